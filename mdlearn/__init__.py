@@ -5,11 +5,13 @@
 2
 """
 from ._version import __version__
-from . import errors, trigger, integrate, forcefield, fix, compute, dump, datasets, network
+from . import errors, trigger, integrate, forcefield, fix, compute, dump, datasets, network, io
+from . import checkpoint, analysis
 from .errors import MDLearnError
 from .network import Network
 from .system import System
 from .simulation import Simulation
 
 __all__ = ["__version__", "System", "Simulation", "Network", "MDLearnError", "trigger",
-           "integrate", "forcefield", "fix", "compute", "dump", "datasets", "network"]
+           "integrate", "forcefield", "fix", "compute", "dump", "datasets", "network", "io",
+           "checkpoint", "analysis"]

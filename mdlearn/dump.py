@@ -132,3 +132,8 @@ def _truncate_thermo(path, step):
         keep.append(line)
     with open(path, "w") as fh:
         fh.writelines(keep)
+
+
+from .io import Zarr  # noqa: E402  (md.dump.Zarr; defined in io.py beside the reader)
+
+__all__.append("Zarr")

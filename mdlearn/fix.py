@@ -39,6 +39,10 @@ class Fix:
     def on_replicate(self, sim, n: int):
         pass
 
+    def check(self, sim, end: int):
+        """Validate against the simulation before a run that ends at step ``end``."""
+        pass
+
     def state_dict(self) -> dict:
         return {}
 
@@ -113,6 +117,14 @@ class SpawnReplicas(Fix):
         self.kT = kT
         self.trigger = At([self.t_w])
         self.done = False
+
+    def check(self, sim, end):
+        if not self.done and self.t_w > end:
+            raise MDLearnError(f"SpawnReplicas t_w={self.t_w} lies after the end of the run "
+                               f"(step {end}); pass check_schedule=False to run in pieces")
+        if not self.done and self.t_w < sim.step:
+            raise MDLearnError(f"SpawnReplicas t_w={self.t_w} lies before the current step "
+                               f"{sim.step}: it would never fire")
 
     def apply(self, sim):
         if self.done:

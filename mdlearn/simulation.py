@@ -110,6 +110,7 @@ class Simulation:
         self._bar = None
         self._log = log
         self._resume_step = None
+        self._run_target = 0
         self.deck_config: dict = {}
         self._make_streams()
 
@@ -236,11 +237,19 @@ class Simulation:
         except Exception:  # pragma: no cover
             return False
 
-    def run(self, n: int, progress: Optional[bool] = None):
-        """Advance ``n`` steps, running scheduled operations when their triggers fire."""
+    def run(self, n: int, progress: Optional[bool] = None, check_schedule: bool = True):
+        """Advance ``n`` steps, running scheduled operations when their triggers fire.
+
+        With ``check_schedule`` (default) operations check that their schedule fits this run
+        (e.g. a t_w after the end of the run is an error); pass False to run in pieces.
+        """
         check_positive_int("n", n, allow_zero=True)
         show = self._show_progress() if progress is None else bool(progress)
         target = self.step + n
+        self._run_target = target
+        if check_schedule:
+            for op in list(self.fixes) + list(self.computes):
+                op.check(self, target)
         for d in self.dumps:
             d.start(self)
         if show:
@@ -266,6 +275,40 @@ class Simulation:
             for d in self.dumps:
                 if hasattr(d, "flush"):
                     d.flush()
+
+    def resume(self, progress: Optional[bool] = None):
+        """Continue a run restored from a checkpoint up to the step its run was aiming at."""
+        remaining = self._run_target - self.step
+        if remaining > 0:
+            self.run(remaining, progress=progress, check_schedule=False)
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint(self, path: str, trigger) -> None:
+        """Write a checkpoint to ``path`` whenever ``trigger`` fires (after that step's
+        dumps), atomically (write then rename)."""
+        from .trigger import as_trigger
+        self.checkpoints.append((as_trigger(trigger), str(path)))
+
+    def save_checkpoint(self, path: str) -> str:
+        """Write everything needed to continue exactly (see mdlearn.checkpoint)."""
+        from . import checkpoint
+        for d in self.dumps:
+            if hasattr(d, "flush"):
+                d.flush()
+        return checkpoint.save(self, path)
+
+    def load_checkpoint(self, path: str) -> "Simulation":
+        """Restore a checkpoint into this simulation (built by the same deck)."""
+        from . import checkpoint
+        checkpoint.load_into(self, checkpoint.read(path))
+        return self
+
+    @classmethod
+    def from_checkpoint(cls, path: str, device=None, progress: Optional[bool] = None) -> "Simulation":
+        """Rebuild a Simulation from a checkpoint alone and restore its state; continue with
+        ``sim.resume()`` (to the original end) or ``sim.run(n)``."""
+        from . import checkpoint
+        return checkpoint.build(checkpoint.read(path), device=device, progress=progress)
 
     def close(self):
         for d in self.dumps:
