@@ -68,8 +68,9 @@ def read(path: str) -> dict:
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        first = (str(exc).splitlines() or [""])[0][:200]
         raise MDLearnError(f"checkpoint {path!r} is corrupted or not an mdlearn checkpoint "
-                           f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+                           f"({type(exc).__name__}: {first})") from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise MDLearnError(f"checkpoint {path!r} is not an mdlearn checkpoint "
                            f"(format {ck.get('format') if isinstance(ck, dict) else None!r})")

@@ -255,6 +255,7 @@ def overlap_matrices(system, x: Optional[torch.Tensor] = None) -> tuple:
     for kind, _l, sl in layer_blocks(system):
         X = x[:, sl].to(torch.float64)
         m = (X @ X.T) / X.shape[1]
+        m = torch.triu(m) + torch.triu(m, diagonal=1).T   # exactly symmetric
         (qs if kind == "S" else Qs).append(m)
     R = x.shape[0]
     z = torch.zeros(0, R, R, dtype=torch.float64, device=x.device)
@@ -461,9 +462,13 @@ class TestOverlap(Compute):
         s = sim.system
         x, _t = self._acc._data(s)
         _h, hidden = feed_forward(x, s.weights, activation=self.activation, return_hidden=True)
-        mats = torch.stack([(H.reshape(s.R, -1).to(torch.float64) @ H.reshape(s.R, -1).to(torch.float64).T)
-                            / H[0].numel() for H in hidden]) if hidden else \
-            torch.zeros(0, s.R, s.R, dtype=torch.float64, device=s.device)
+        mats = []
+        for H in hidden:
+            X = H.reshape(s.R, -1).to(torch.float64)
+            m = (X @ X.T) / X.shape[1]
+            mats.append(torch.triu(m) + torch.triu(m, diagonal=1).T)
+        mats = torch.stack(mats) if mats else torch.zeros(0, s.R, s.R, dtype=torch.float64,
+                                                          device=s.device)
         out = {"q_test_layers": same_sample_pair_average(mats, s.sample)}
         if self.matrix:
             out["q_test_matrix"] = mats

@@ -66,6 +66,9 @@ class Zarr(Dump):
     observables : the computes whose values are stored (default: all of ``sim.computes``).
     overwrite : replace an existing store at ``path`` (default False: refuse).
     chunk_configs : configurations per chunk along the config axis (default: all).
+    buffer_frames, buffer_mb : frames are buffered in memory and written in blocks when either
+        limit is reached, at the end of every ``run`` and before every checkpoint (a run killed
+        between two checkpoints loses nothing: the resumed run rewrites those frames).
 
     >>> from mdlearn.trigger import LogSpaced
     >>> Zarr("run.zarr", LogSpaced(1, 1000, per_decade=10), spins="sign").spins
@@ -74,7 +77,8 @@ class Zarr(Dump):
 
     def __init__(self, path: str, trigger, spins: Optional[str] = "full", weights: bool = True,
                  velocities: bool = False, observables=None, overwrite: bool = False,
-                 until: Optional[int] = None, chunk_configs: Optional[int] = None):
+                 until: Optional[int] = None, chunk_configs: Optional[int] = None,
+                 buffer_frames: int = 64, buffer_mb: float = 64.0):
         self.path = str(path)
         self.trigger = as_trigger(trigger)
         if spins not in ("full", "sign", None):
@@ -96,6 +100,11 @@ class Zarr(Dump):
         # configurations; only the writer of metadata (rank 0) creates arrays
         self.row0 = 0
         self.is_root = True
+        self.buffer_frames = int(buffer_frames)
+        self.buffer_bytes = int(buffer_mb * 2**20)
+        self._pending = {}
+        self._pending_bytes = 0
+        self._frames = []
 
     # ------------------------------------------------------------------ creation
     def _computes(self, sim):
@@ -174,7 +183,8 @@ class Zarr(Dump):
                 g.create_array("time", shape=(F,), dtype="float64", chunks=(F,),
                                fill_value=float("nan"), dimension_names=("step",))
                 coords = ["time"]
-                has_config = any("config" in dims for _s, dims, _d in arrays.values())
+                has_config = any(d in ("config", "config_a", "config_b")
+                                 for _s, dims, _d in arrays.values() for d in dims)
                 if has_config:
                     a = g.create_array("sample", shape=(self._R_final,), dtype="int64",
                                        chunks=(self._R_final,), fill_value=-1,
@@ -232,11 +242,12 @@ class Zarr(Dump):
         self._schedule = list(schedule)
         self._index = {st: k for k, st in enumerate(self._schedule)}
         self._open(layout)
+        F = len(self._schedule)
         for gname, arrs in self._arrays.items():
-            if arrs["step"].shape[0] < len(self._schedule):
-                raise MDLearnError(f"store {self.path!r} was allocated for "
-                                   f"{arrs['step'].shape[0]} frames, the resumed schedule needs "
-                                   f"{len(self._schedule)}")
+            if arrs["step"].shape[0] < F and self.is_root:
+                # a resumed run that goes further than the first: grow between runs
+                for arr in arrs.values():
+                    arr.resize((F,) + arr.shape[1:])
 
     def _extend(self, sim, schedule):
         """Between runs only: grow the step axis for a longer schedule."""
@@ -257,7 +268,10 @@ class Zarr(Dump):
         if fac > 1:
             for ax in axes:
                 arr = arr.repeat_interleave(fac, dim=ax)
-        return arr.cpu().numpy()
+        out = arr.cpu()
+        if out.data_ptr() == t.data_ptr():   # a view of live state: buffer a copy
+            out = out.clone()
+        return out.numpy()
 
     def write(self, sim):
         if self._root is None:
@@ -273,35 +287,59 @@ class Zarr(Dump):
                 val = torch.stack(list(s.spins), dim=1)  # (R, L-1, M, N)
                 if self.spins == "sign":
                     val = torch.where(val >= 0, 1, -1).to(torch.int8)
-                self._put(arrs["value"], k, self._rows(sim, val, [0]))
+                self._put(gname, "value", k, self._rows(sim, val, [0]))
                 if "velocity" in arrs:
-                    self._put(arrs["velocity"], k, self._rows(sim, torch.stack(list(s.spin_velocities), 1), [0]))
+                    self._put(gname, "velocity", k,
+                              self._rows(sim, torch.stack(list(s.spin_velocities), 1), [0]))
             elif gname.startswith("particles/weights/layer_"):
                 l = int(gname.rsplit("_", 1)[1])
-                self._put(arrs["value"], k, self._rows(sim, s.weights[l - 1], [0]))
+                self._put(gname, "value", k, self._rows(sim, s.weights[l - 1], [0]))
                 if "velocity" in arrs:
-                    self._put(arrs["velocity"], k, self._rows(sim, s.weight_velocities[l - 1], [0]))
+                    self._put(gname, "velocity", k, self._rows(sim, s.weight_velocities[l - 1], [0]))
         for c in self._computes(sim):
             vals = sim.evaluate(c)
-            fields = c.fields(s)
-            for name, (_shape, dims) in fields.items():
-                arrs = self._arrays.get(f"observables/{name}")
-                if arrs is None:
+            for name, (_shape, dims) in c.fields(s).items():
+                gname = f"observables/{name}"
+                if gname not in self._arrays:
                     continue
                 axes = [i for i, d in enumerate(dims) if d in ("config", "config_a", "config_b")]
-                self._put(arrs["value"], k, self._rows(sim, vals[name].to(torch.float64), axes))
-        # step and time last: a frame with step >= 0 is complete
-        if self.is_root:
-            for arrs in self._arrays.values():
-                arrs["time"][k] = sim.time
-                arrs["step"][k] = sim.step
+                self._put(gname, "value", k, self._rows(sim, vals[name].to(torch.float64), axes))
+        self._frames.append((k, sim.step, sim.time))
+        if len(self._frames) >= self.buffer_frames or self._pending_bytes >= self.buffer_bytes:
+            self.flush()
 
-    def _put(self, arr, k, data):
-        dims = arr.metadata.dimension_names
-        if len(dims) > 1 and dims[1] == "config" and data.shape[0] != arr.shape[1]:
-            arr[k, self.row0:self.row0 + data.shape[0]] = data   # this process's rows only
-        else:
-            arr[k] = data
+    def _put(self, gname, aname, k, data):
+        self._pending.setdefault((gname, aname), []).append((k, data))
+        self._pending_bytes += data.nbytes
+
+    def flush(self):
+        """Write the buffered frames (runs at the end of every run, before every checkpoint,
+        and when the buffer is full). Values first, then step and time: a frame whose step is
+        set is complete."""
+        if not self._frames:
+            return
+        for (gname, aname), items in self._pending.items():
+            arr = self._arrays[gname][aname]
+            dims = arr.metadata.dimension_names
+            for k0, block in _consecutive(items):
+                partial = (len(dims) > 1 and dims[1] == "config"
+                           and block.shape[1] != arr.shape[1])
+                if partial:   # this process's rows only
+                    arr[k0:k0 + len(block), self.row0:self.row0 + block.shape[1]] = block
+                else:
+                    arr[k0:k0 + len(block)] = block
+        if self.is_root:
+            ks = np.array([f[0] for f in self._frames])
+            steps = np.array([f[1] for f in self._frames], dtype=np.int64)
+            times = np.array([f[2] for f in self._frames], dtype=np.float64)
+            for arrs in self._arrays.values():
+                st, tm = arrs["step"][:], arrs["time"][:]
+                st[ks], tm[ks] = steps, times
+                arrs["time"][:] = tm
+                arrs["step"][:] = st
+        self._pending = {}
+        self._pending_bytes = 0
+        self._frames = []
 
     # ------------------------------------------------------------------ state
     def state_dict(self):
@@ -316,8 +354,25 @@ class Zarr(Dump):
                 "until": self.until, "chunk_configs": self.chunk_configs}
 
     def close(self):
+        self.flush()
         self._root = None
         self._arrays = {}
+
+
+def _consecutive(items):
+    """[(k, array)] sorted by k -> [(k0, stacked block of consecutive frames)]."""
+    items = sorted(items, key=lambda t: t[0])
+    out, start, run = [], None, []
+    for k, d in items:
+        if run and k != start + len(run):
+            out.append((start, np.stack(run)))
+            run = []
+        if not run:
+            start = k
+        run.append(d)
+    if run:
+        out.append((start, np.stack(run)))
+    return out
 
 
 def _remove_store(path):
