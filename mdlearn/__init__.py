@@ -6,7 +6,7 @@
 """
 from ._version import __version__
 from . import errors, trigger, integrate, forcefield, fix, compute, dump, datasets, network, io
-from . import checkpoint, analysis
+from . import checkpoint, analysis, parallel, sweep
 from .errors import MDLearnError
 from .network import Network
 from .system import System
@@ -14,4 +14,4 @@ from .simulation import Simulation
 
 __all__ = ["__version__", "System", "Simulation", "Network", "MDLearnError", "trigger",
            "integrate", "forcefield", "fix", "compute", "dump", "datasets", "network", "io",
-           "checkpoint", "analysis"]
+           "checkpoint", "analysis", "parallel", "sweep"]

@@ -19,6 +19,7 @@ from ._version import __version__
 from .errors import MDLearnError
 
 FORMAT = "mdlearn-checkpoint/1"
+MANIFEST = "mdlearn-checkpoint-manifest/1"
 
 
 def _ops_state(ops):
@@ -48,17 +49,42 @@ def save(sim, path: str) -> str:
         "dumps": _ops_state(sim.dumps),
         "checkpoints": [[json.dumps(t.config()), p] for t, p in sim.checkpoints],
         "extra": dict(getattr(sim, "checkpoint_extra", {}) or {}),
+        "world": int(sim.ctx.world), "rank": int(sim.ctx.rank),
+        "row_offset": int(sim.row_offset), "n_global": int(sim.n_global),
     }
     path = str(path)
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
+    if not sim.ctx.active:
+        _atomic_save(ck, path)
+        return path
+    # distributed: one file per rank and step, then a manifest naming the step; a run killed
+    # half-way through keeps the previous manifest and the files it names
+    from . import parallel
+    mine = rank_file(path, sim.step, sim.ctx.rank)
+    _atomic_save(ck, mine)
+    parallel.barrier()
+    if sim.ctx.is_root:
+        _atomic_save({"format": MANIFEST, "world": sim.ctx.world, "step": int(sim.step)}, path)
+    parallel.barrier()
+    import glob
+    for old in glob.glob(f"{glob.escape(path)}.step*.rank{sim.ctx.rank}"):
+        if old != mine:
+            os.remove(old)
+    return path
+
+
+def rank_file(path, step, rank):
+    return f"{path}.step{int(step)}.rank{int(rank)}"
+
+
+def _atomic_save(obj, path):
     tmp = f"{path}.tmp"
     with open(tmp, "wb") as fh:
-        torch.save(ck, fh)
+        torch.save(obj, fh)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    return path
 
 
 def read(path: str) -> dict:
@@ -71,9 +97,22 @@ def read(path: str) -> dict:
         first = (str(exc).splitlines() or [""])[0][:200]
         raise MDLearnError(f"checkpoint {path!r} is corrupted or not an mdlearn checkpoint "
                            f"({type(exc).__name__}: {first})") from None
+    if isinstance(ck, dict) and ck.get("format") == MANIFEST:
+        from .parallel import context
+        ctx = context()
+        if ctx.world != ck["world"]:
+            raise MDLearnError(f"checkpoint {path!r} was written by {ck['world']} processes; "
+                               f"restart with the same number (--nproc {ck['world']}), not "
+                               f"{ctx.world}")
+        return read(rank_file(path, ck["step"], ctx.rank))
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise MDLearnError(f"checkpoint {path!r} is not an mdlearn checkpoint "
                            f"(format {ck.get('format') if isinstance(ck, dict) else None!r})")
+    from .parallel import context
+    world = context().world
+    if ck.get("world", 1) != world:
+        raise MDLearnError(f"checkpoint {path!r} was written by {ck.get('world', 1)} process(es); "
+                           f"restart with the same number, not {world}")
     return ck
 
 
@@ -93,6 +132,8 @@ def load_into(sim, ck: dict, device=None):
     sim._evaluated_step = int(ck["evaluated_step"])
     sim._run_target = int(ck["run_target"])
     sim._resume_step = sim.step
+    sim.row_offset = int(ck.get("row_offset", 0))
+    sim.n_global = int(ck.get("n_global", s.R))
     sim._make_streams()
     sim.streams.set_state(ck["streams"])
     for kind, ops in (("fixes", sim.fixes), ("computes", sim.computes), ("dumps", sim.dumps)):
@@ -195,7 +236,7 @@ def build(ck: dict, device=None, progress=None):
                     st["x"].to(dev, dtype), st["v"].to(dev, dtype), mass=st["mass"].to(dev, dtype),
                     sample=st["sample"], replica=st["replica"], epoch=st["epoch"])
     sim = Simulation(system, _forcefield(cfg["forcefield"]), _integrator(cfg["integrator"]),
-                     seed=int(ck["seed"]), progress=progress)
+                     seed=int(ck["seed"]), progress=progress, shard=False)
     sim.deck_config = cfg.get("deck", {})
     for f in cfg["fixes"]:
         sim.fixes.append(_fix(f))

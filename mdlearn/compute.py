@@ -289,6 +289,16 @@ def normalize_overlaps(mats: torch.Tensor) -> torch.Tensor:
     return mats / (d.unsqueeze(-1) * d.unsqueeze(-2))
 
 
+def all_configurations(sim):
+    """Positions and sample index of every configuration, gathered from all ranks when the
+    run is distributed (a collective, at dump time only)."""
+    s = sim.system
+    if not getattr(sim, "ctx", None) or not sim.ctx.active:
+        return s.x, s.sample
+    from .parallel import all_gather_rows
+    return all_gather_rows(s.x), all_gather_rows(s.sample.to(s.device)).cpu()
+
+
 def _has_replicas(sim) -> bool:
     from .fix import SpawnReplicas
     if int(sim.system.replica.max().item() if sim.system.R else 0) > 0:
@@ -403,15 +413,16 @@ class ReplicaOverlap(Compute):
 
     def compute(self, sim):
         s = sim.system
-        q, Q = overlap_matrices(s)
+        x, sample = all_configurations(sim)
+        q, Q = overlap_matrices(s, x)
         out = {}
         if self.matrix:
             out["q_matrix"], out["Q_matrix"] = q, Q
-        ql = same_sample_pair_average(q, s.sample)
-        Ql = same_sample_pair_average(Q, s.sample)
+        ql = same_sample_pair_average(q, sample)
+        Ql = same_sample_pair_average(Q, sample)
         out.update(q_layers=ql, Q_layers=Ql, q_global=ql.mean(), Q_global=Ql.mean(),
-                   q_layers_normalized=same_sample_pair_average(normalize_overlaps(q), s.sample),
-                   Q_layers_normalized=same_sample_pair_average(normalize_overlaps(Q), s.sample))
+                   q_layers_normalized=same_sample_pair_average(normalize_overlaps(q), sample),
+                   Q_layers_normalized=same_sample_pair_average(normalize_overlaps(Q), sample))
         return out
 
     def fields(self, system):
@@ -461,15 +472,18 @@ class TestOverlap(Compute):
     def compute(self, sim):
         s = sim.system
         x, _t = self._acc._data(s)
-        _h, hidden = feed_forward(x, s.weights, activation=self.activation, return_hidden=True)
+        pos, sample = all_configurations(sim)
+        R = pos.shape[0]
+        weights = s._views(pos)[1]
+        _h, hidden = feed_forward(x, weights, activation=self.activation, return_hidden=True)
         mats = []
         for H in hidden:
-            X = H.reshape(s.R, -1).to(torch.float64)
+            X = H.reshape(R, -1).to(torch.float64)
             m = (X @ X.T) / X.shape[1]
             mats.append(torch.triu(m) + torch.triu(m, diagonal=1).T)
-        mats = torch.stack(mats) if mats else torch.zeros(0, s.R, s.R, dtype=torch.float64,
+        mats = torch.stack(mats) if mats else torch.zeros(0, R, R, dtype=torch.float64,
                                                           device=s.device)
-        out = {"q_test_layers": same_sample_pair_average(mats, s.sample)}
+        out = {"q_test_layers": same_sample_pair_average(mats, sample)}
         if self.matrix:
             out["q_test_matrix"] = mats
         return out

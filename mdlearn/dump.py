@@ -73,7 +73,7 @@ class Thermo(Dump):
         return own + others
 
     def start(self, sim):
-        if self.file and self._fh is None:
+        if self.file and self._fh is None and sim.ctx.is_root:
             d = os.path.dirname(os.path.abspath(self.file))
             os.makedirs(d, exist_ok=True)
             truncate_after = getattr(sim, "_resume_step", None)
@@ -84,7 +84,7 @@ class Thermo(Dump):
     def write(self, sim):
         cols = [("Step", sim.step), ("Time", sim.time)]
         for c in self._sources(sim):
-            vals = sim.evaluate(c)
+            vals = sim.gathered(c)   # all configurations, also when sharded over ranks
             cols += c.thermo(vals)
         values = [v.item() if isinstance(v, torch.Tensor) else v for _, v in cols]
         headers = [h for h, _ in cols]

@@ -105,6 +105,7 @@ class Zarr(Dump):
         self._pending = {}
         self._pending_bytes = 0
         self._frames = []
+        self._frame_bytes = None
 
     # ------------------------------------------------------------------ creation
     def _computes(self, sim):
@@ -120,7 +121,11 @@ class Zarr(Dump):
                     and len(schedule) > len(self._schedule):
                 self._extend(sim, schedule)
             return
-        exists = os.path.exists(self.path) and (not os.path.isdir(self.path) or os.listdir(self.path))
+        exists = bool(os.path.exists(self.path)
+                      and (not os.path.isdir(self.path) or os.listdir(self.path)))
+        if sim.ctx.active:   # every rank looks before rank 0 creates anything
+            from . import parallel
+            parallel.barrier()
         if exists and self.resume:
             self._open_existing(sim, schedule)
             return
@@ -135,7 +140,7 @@ class Zarr(Dump):
         """{group: {array: (shape, dims, dtype, fill)}} for one frame (without the step axis)."""
         s = sim.system
         fac = _final_factor(sim)
-        Rf = s.R * fac
+        Rf = sim.n_global * fac
         self._R_final = Rf
         groups = {}
         if self.spins is not None and s.L > 1:
@@ -160,8 +165,21 @@ class Zarr(Dump):
                 groups[f"observables/{name}"] = {"value": (shape, tuple(dims), "float64")}
         return groups
 
+    def _sync_ranks(self, sim):
+        from . import parallel
+        self.is_root = sim.ctx.is_root
+        self.row0 = sim.row_offset * _final_factor(sim)
+        if sim.ctx.active and self.chunk_configs is None:
+            # chunk boundaries follow the split: one writer per chunk
+            sizes = parallel.all_gather_rows(
+                torch.tensor([sim.system.R * _final_factor(sim)], device=sim.system.device))
+            self.chunk_configs = int(np.gcd.reduce(sizes.cpu().numpy()))
+
     def _create(self, sim, schedule):
         zarr = _zarr()
+        from . import parallel
+        self._sync_ranks(sim)
+        sample, replica = self._final_index(sim)
         self._schedule = list(schedule)
         self._index = {st: k for k, st in enumerate(self._schedule)}
         F = max(1, len(self._schedule))
@@ -174,8 +192,7 @@ class Zarr(Dump):
             p = root.require_group("parameters")
             cfg = sim.config()
             p.attrs.update({"config": json.dumps(cfg, default=str), "seed": sim.seed,
-                            "mdlearn_version": __version__})
-            sample, replica = self._final_index(sim)
+                            "mdlearn_version": __version__, "ranks": sim.ctx.world})
             for gname, arrays in layout.items():
                 g = root.require_group(gname)
                 g.create_array("step", shape=(F,), dtype="int64", chunks=(F,), fill_value=-1,
@@ -216,14 +233,19 @@ class Zarr(Dump):
                             arr[:] = np.asarray(vals)
             root.require_group("observables").attrs.update(
                 {"computes": json.dumps([c.config() for c in self._computes(sim)], default=str)})
+        parallel.barrier()
         self._open(layout)
 
     def _final_index(self, sim):
+        from .parallel import all_gather_rows
         s = sim.system
         fac = _final_factor(sim)
-        sample = s.sample.repeat_interleave(fac).numpy()
-        replica = (s.replica.repeat_interleave(fac) * fac + torch.arange(fac).repeat(s.R)).numpy()
-        return sample, replica
+        sample = s.sample.repeat_interleave(fac)
+        replica = s.replica.repeat_interleave(fac) * fac + torch.arange(fac).repeat(s.R)
+        if sim.ctx.active:   # collective: the global index from every rank's block
+            sample = all_gather_rows(sample.to(s.device)).cpu()
+            replica = all_gather_rows(replica.to(s.device)).cpu()
+        return sample.numpy(), replica.numpy()
 
     def _open(self, layout):
         zarr = _zarr()
@@ -235,9 +257,15 @@ class Zarr(Dump):
 
     def _open_existing(self, sim, schedule):
         zarr = _zarr()
+        from . import parallel
+        self._sync_ranks(sim)
         root = zarr.open_group(self.path, mode="r+")
         if root.attrs.get("mdlearn", {}).get("format") != FORMAT:
             raise MDLearnError(f"{self.path!r} is not an mdlearn store")
+        ranks = root["parameters"].attrs.get("ranks", 1)
+        if ranks != sim.ctx.world:
+            raise MDLearnError(f"store {self.path!r} was written by {ranks} process(es); resume "
+                               f"it with the same number, not {sim.ctx.world}")
         layout = self._layout(sim)
         self._schedule = list(schedule)
         self._index = {st: k for k, st in enumerate(self._schedule)}
@@ -248,22 +276,26 @@ class Zarr(Dump):
                 # a resumed run that goes further than the first: grow between runs
                 for arr in arrs.values():
                     arr.resize((F,) + arr.shape[1:])
+        parallel.barrier()
+        self._open(self._layout(sim))
 
     def _extend(self, sim, schedule):
         """Between runs only: grow the step axis for a longer schedule."""
         self._schedule = list(schedule)
         self._index = {st: k for k, st in enumerate(self._schedule)}
+        from . import parallel
         F = len(schedule)
         if self.is_root:
             for gname, arrs in self._arrays.items():
                 for a in arrs.values():
                     a.resize((F,) + a.shape[1:])
+        parallel.barrier()
         self._open(self._layout(sim))
 
     # ------------------------------------------------------------------ writing
     def _rows(self, sim, t: torch.Tensor, axes) -> np.ndarray:
         """Expand current configurations to the final rows along the config axes."""
-        fac = self._R_final // max(1, sim.system.R) if self._R_final else 1
+        fac = _final_factor(sim)
         arr = t.detach()
         if fac > 1:
             for ax in axes:
@@ -305,8 +337,19 @@ class Zarr(Dump):
                 axes = [i for i, d in enumerate(dims) if d in ("config", "config_a", "config_b")]
                 self._put(gname, "value", k, self._rows(sim, vals[name].to(torch.float64), axes))
         self._frames.append((k, sim.step, sim.time))
-        if len(self._frames) >= self.buffer_frames or self._pending_bytes >= self.buffer_bytes:
+        if self._frame_bytes is None:   # the same on every rank: ranks flush together
+            self._frame_bytes = self._global_frame_bytes()
+        if len(self._frames) >= max(1, min(self.buffer_frames,
+                                           self.buffer_bytes // max(1, self._frame_bytes))):
             self.flush()
+
+    def _global_frame_bytes(self):
+        total = 0
+        for arrs in self._arrays.values():
+            for name, a in arrs.items():
+                if name not in ("step", "time"):
+                    total += int(np.prod(a.shape[1:])) * a.dtype.itemsize
+        return total
 
     def _put(self, gname, aname, k, data):
         self._pending.setdefault((gname, aname), []).append((k, data))
@@ -321,13 +364,17 @@ class Zarr(Dump):
         for (gname, aname), items in self._pending.items():
             arr = self._arrays[gname][aname]
             dims = arr.metadata.dimension_names
+            per_config = len(dims) > 1 and dims[1] == "config"
+            if not per_config and not self.is_root:
+                continue     # global values are the same on every rank: rank 0 writes them
             for k0, block in _consecutive(items):
-                partial = (len(dims) > 1 and dims[1] == "config"
-                           and block.shape[1] != arr.shape[1])
+                partial = per_config and block.shape[1] != arr.shape[1]
                 if partial:   # this process's rows only
                     arr[k0:k0 + len(block), self.row0:self.row0 + block.shape[1]] = block
                 else:
                     arr[k0:k0 + len(block)] = block
+        from . import parallel
+        parallel.barrier()   # every rank's values are written before the frame is marked
         if self.is_root:
             ks = np.array([f[0] for f in self._frames])
             steps = np.array([f[1] for f in self._frames], dtype=np.int64)

@@ -82,7 +82,7 @@ class Simulation:
 
     def __init__(self, system: System, forcefield: Optional[ForceField] = None,
                  integrator: Optional[Integrator] = None, seed: int = 0,
-                 progress: Optional[bool] = None, log=None):
+                 progress: Optional[bool] = None, log=None, shard: bool = True):
         if not isinstance(system, System):
             raise MDLearnError(f"system must be an md.System, got {type(system).__name__}")
         if forcefield is not None and not isinstance(forcefield, ForceField):
@@ -112,7 +112,32 @@ class Simulation:
         self._resume_step = None
         self._run_target = 0
         self.deck_config: dict = {}
+        # distributed runs: this rank holds global configuration rows
+        # [row_offset, row_offset + system.R) of n_global
+        from . import parallel
+        self.ctx = parallel.context()
+        self.row_offset = 0
+        self.n_global = system.R
+        if self.ctx.active and shard:
+            self._shard()
         self._make_streams()
+
+    def _shard(self):
+        """Keep this rank's contiguous block of whole samples."""
+        from . import parallel
+        s = self.system
+        ids = s.sample.tolist()
+        samples = sorted(set(ids))
+        first, stop = parallel.split_samples(len(samples), self.ctx.world)[self.ctx.rank]
+        mine = set(samples[first:stop])
+        rows = [i for i, v in enumerate(ids) if v in mine]
+        if rows != list(range(rows[0], rows[-1] + 1)):
+            raise MDLearnError("configurations of one sample must be contiguous to be sharded")
+        device = s.device
+        if device.type == "cuda":
+            device = torch.device("cuda", self.ctx.local_rank % max(1, torch.cuda.device_count()))
+        self.row_offset, self.n_global = rows[0], s.R
+        s.take_rows(rows[0], rows[-1] + 1, device=device)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -130,7 +155,9 @@ class Simulation:
                                     s.replica.tolist(), s.epoch, s.device)
 
     def log(self, line: str):
-        """Print a line (through the progress bar when one is shown)."""
+        """Print a line (through the progress bar when one is shown); rank 0 only."""
+        if not self.ctx.is_root:
+            return
         if self._log is not None:
             self._log(line)
         elif self._bar is not None:
@@ -145,6 +172,8 @@ class Simulation:
         noise stream. Used by the SpawnReplicas fix."""
         s = self.system
         s.replicate(n)
+        self.row_offset *= n
+        self.n_global *= n
         kT = self.integrator.kT if kT is None else kT
         spawn = KeyedStreams(self.seed, STREAM_SPAWN, s.sample.tolist(), s.replica.tolist(),
                              s.epoch, s.device)
@@ -167,6 +196,20 @@ class Simulation:
         if key not in self._values:
             self._values[key] = compute.compute(self)
         return self._values[key]
+
+    def gathered(self, compute: Compute) -> dict:
+        """Like ``evaluate``, with per-configuration values gathered from all ranks (a
+        collective: every rank must call it). Without distribution, the same as evaluate."""
+        vals = self.evaluate(compute)
+        if not self.ctx.active:
+            return vals
+        from . import parallel
+        fields = compute.fields(self.system)
+        out = {}
+        for k, v in vals.items():
+            dims = fields.get(k, ((), ()))[1]
+            out[k] = parallel.all_gather_rows(v) if dims and dims[0] == "config" else v
+        return out
 
     # ------------------------------------------------------------------ stepping
     def _one_step(self, pre, post):
@@ -230,6 +273,8 @@ class Simulation:
         self._evaluated_step = step
 
     def _show_progress(self):
+        if not self.ctx.is_root:
+            return False
         if self.progress is not None:
             return bool(self.progress)
         try:
@@ -244,7 +289,7 @@ class Simulation:
         (e.g. a t_w after the end of the run is an error); pass False to run in pieces.
         """
         check_positive_int("n", n, allow_zero=True)
-        show = self._show_progress() if progress is None else bool(progress)
+        show = self._show_progress() if progress is None else (bool(progress) and self.ctx.is_root)
         target = self.step + n
         self._run_target = target
         if check_schedule:

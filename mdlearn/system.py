@@ -316,6 +316,22 @@ class System:
         self.epoch += 1
         self._make_views()
 
+    def take_rows(self, start: int, stop: int, device=None) -> None:
+        """Keep configurations [start, stop) only (used to shard over ranks)."""
+        dev = self.device if device is None else torch.device(device)
+        self.x = self.x[start:stop].to(dev).contiguous()
+        self.v = self.v[start:stop].to(dev).contiguous()
+        self.f = torch.zeros_like(self.x)
+        self.sample = self.sample[start:stop].clone()
+        self.replica = self.replica[start:stop].clone()
+        if dev != self.device:
+            self.device = dev
+            self.inputs = self.inputs.to(dev)
+            self.targets = self.targets.to(dev)
+            self.mass_per_particle = self.mass_per_particle.to(dev)
+            self.inv_mass = self.inv_mass.to(dev)
+        self._make_views()
+
     def resize_(self, R: int):
         """Reallocate buffers for R configurations (used by restarts); contents undefined."""
         self.x = torch.zeros(R, self.P, dtype=self.dtype, device=self.device)
