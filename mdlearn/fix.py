@@ -17,7 +17,7 @@ from .errors import MDLearnError, check_positive_int
 from .random import STREAM_NOISE, STREAM_SPAWN, KeyedStreams
 from .trigger import At, Trigger
 
-__all__ = ["Fix", "ReflectiveWall", "SpawnReplicas", "fold"]
+__all__ = ["Fix", "ReflectiveWall", "SpawnReplicas", "fold", "fold_"]
 
 
 class Fix:
@@ -57,7 +57,7 @@ def fold(x: torch.Tensor, low: float = -1.0, high: float = 1.0):
     """Reflect positions into [low, high] as elastic walls do (any overshoot, however large).
 
     Returns (folded positions, mask of positions that ended up mirrored an odd number of times,
-    whose velocity must flip).
+    whose velocity must flip). This is the plain reference; walls use the in-place ``fold_``.
 
     >>> import torch
     >>> fold(torch.tensor([0.5, 1.5, -1.25, 3.5, -3.5], dtype=torch.float64))[0].tolist()
@@ -71,10 +71,93 @@ def fold(x: torch.Tensor, low: float = -1.0, high: float = 1.0):
     return torch.where(inside, x, folded), odd & ~inside
 
 
+class FoldBuffers:
+    """Scratch buffers of ``fold_`` for one (shape, dtype, device); reused between calls."""
+
+    def __init__(self, like: torch.Tensor):
+        self.key = (tuple(like.shape), like.dtype, like.device)
+        self.C = torch.empty_like(like)
+        self.D = torch.empty_like(like)
+        self._S = None
+        self.lo = torch.empty((), dtype=like.dtype, device=like.device)
+        self.hi = torch.empty((), dtype=like.dtype, device=like.device)
+
+    @property
+    def S(self):
+        if self._S is None:  # only the general branch needs a third buffer
+            self._S = torch.empty_like(self.C)
+        return self._S
+
+    def matches(self, x: torch.Tensor) -> bool:
+        return self.key == (tuple(x.shape), x.dtype, x.device)
+
+
+def _fold_single_(x, v, low, high, C, D):
+    """One mirror per coordinate: exact when no overshoot exceeds the box width."""
+    torch.clamp(x, low, high, out=C)
+    torch.sub(x, C, out=D)                  # overshoot d, exactly 0 inside
+    torch.sub(C, D, out=x)                  # mirror: C - d (= x inside, bit for bit)
+    torch.ne(D, 0, out=D)                   # 1 where mirrored, else 0
+    v.addcmul_(v, D, value=-2.0)            # flip the mirrored velocities
+
+
+def _fold_general_(x, v, low, high, C, D, S):
+    """Any overshoot, branch-free (no host synchronisation). With d the overshoot beyond the
+    wall C = clamp(x), s = sign(d) and m = frac(|d| / 2w): x <- C - s 2w min(m, 1 - m), and
+    the velocity flips when the number of mirrors, 1 + floor(|d| / w), is odd (m < 1/2)."""
+    w = high - low
+    torch.clamp(x, low, high, out=C)
+    torch.sub(x, C, out=D)                  # d (0 inside)
+    torch.sign(D, out=S)                    # s
+    D.abs_().mul_(0.5 / w).frac_()          # m in [0, 1); 0 inside
+    torch.mul(D, 2.0, out=x).floor_()       # k = floor(2m): 0 -> odd number of mirrors
+    x.sub_(1.0).mul_(S).mul_(S).mul_(2.0).add_(1.0)   # 1 - 2 s^2 (1 - k): velocity factor
+    v.mul_(x)
+    D.mul_(2.0).sub_(1.0).abs_().neg_().add_(1.0).mul_(w)   # 2w min(m, 1 - m)
+    torch.addcmul(C, S, D, value=-1.0, out=x)          # C - s r (= x inside, bit for bit)
+
+
+def fold_(x: torch.Tensor, v: torch.Tensor, low: float = -1.0, high: float = 1.0,
+          buffers: Optional[FoldBuffers] = None, branch: Optional[bool] = None) -> FoldBuffers:
+    """In place: reflect ``x`` into [low, high] and flip ``v`` where the number of mirrors is
+    odd, like ``fold`` (same results up to rounding of the mirrored coordinates; a coordinate
+    already inside is not touched). Returns the scratch buffers for reuse.
+
+    On the CPU (``branch`` None or True) one min/max pass first decides what is needed:
+    nothing when every coordinate is inside, a single mirror (six passes) when no overshoot
+    exceeds the box width, the general fold otherwise; reading those two numbers costs nothing
+    on the CPU, where every operation has already finished. On other devices the general fold
+    runs branch-free, so that the step never waits for the device.
+
+    >>> import torch
+    >>> x = torch.tensor([[0.5, 1.5, -1.25, 3.5]], dtype=torch.float64); v = torch.ones_like(x)
+    >>> _ = fold_(x, v); x.tolist(), v.tolist()
+    ([[0.5, 0.5, -0.75, -0.5]], [[1.0, -1.0, -1.0, 1.0]])
+    """
+    if buffers is None or not buffers.matches(x):
+        buffers = FoldBuffers(x)
+    if x.numel() == 0:
+        return buffers
+    if branch is None:
+        branch = x.device.type == "cpu"
+    if branch:
+        torch.aminmax(x, out=(buffers.lo, buffers.hi))
+        lo_x, hi_x = float(buffers.lo), float(buffers.hi)
+        if lo_x >= low and hi_x <= high:
+            return buffers
+        w = high - low
+        if lo_x >= low - w and hi_x <= high + w:
+            _fold_single_(x, v, low, high, buffers.C, buffers.D)
+            return buffers
+    _fold_general_(x, v, low, high, buffers.C, buffers.D, buffers.S)
+    return buffers
+
+
 class ReflectiveWall(Fix):
     """Elastic hard walls at ``low`` and ``high`` (default -1, +1) applied after the drift:
     mirror the position and flip the velocity (once per reflection; correct for overshoots
-    larger than the box). ``spins`` / ``weights`` select which particles feel the walls.
+    larger than the box). Coordinates already inside are never touched. ``apply_(system)``
+    does the work in place on the flat buffers (``fold_``).
 
     >>> ReflectiveWall().config()
     {'class': 'ReflectiveWall', 'low': -1.0, 'high': 1.0}
@@ -86,13 +169,19 @@ class ReflectiveWall(Fix):
         if not low < high:
             raise MDLearnError(f"wall low must be < high, got low={low}, high={high}")
         self.low, self.high = float(low), float(high)
+        self._buffers: Optional[FoldBuffers] = None
+
+    def apply_(self, system, branch: Optional[bool] = None):
+        """Fold ``system.x`` into the box and flip ``system.v`` where needed (in place)."""
+        self._buffers = fold_(system.x, system.v, self.low, self.high, self._buffers, branch)
 
     def post_integrate(self, sim):
-        s = sim.system
-        x, v = s.x, s.v
-        folded, flip = fold(x, self.low, self.high)
-        x.copy_(folded)
-        v.mul_(1.0 - 2.0 * flip.to(v.dtype))
+        self.apply_(sim.system)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_buffers"] = None
+        return state
 
     def config(self):
         return {"class": "ReflectiveWall", "low": self.low, "high": self.high}
