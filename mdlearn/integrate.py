@@ -29,12 +29,16 @@ import torch
 
 from .errors import MDLearnError, check_real
 
-__all__ = ["Integrator", "PaperLangevin", "Langevin", "NVE", "stationary_variance"]
+__all__ = ["Integrator", "PaperLangevin", "Langevin", "NVE", "stationary_variance", "FusedStep",
+           "fused_step"]
 
 
 class Integrator:
-    """Base class. Subclasses implement ``step(system, streams)``. ``dt`` is the time step,
-    ``kT`` the bath temperature (0 for none)."""
+    """Base class. Subclasses implement ``step(system, streams)``, or (preferably) split it into
+    ``needs_noise(system)`` and ``update_(system, xi)``, the deterministic update given the
+    Gaussian numbers ``xi`` (R, P) (None when no noise is needed): the fused step
+    (``fused_step``) then draws the noise while the forces are computed. ``dt`` is the time
+    step, ``kT`` the bath temperature (0 for none)."""
 
     dt: float = 1e-2
     kT: float = 0.0
@@ -50,8 +54,19 @@ class Integrator:
             self._noise = torch.empty_like(system.x)
         return self._noise
 
-    def step(self, system, streams) -> None:  # pragma: no cover - abstract
+    def needs_noise(self, system) -> bool:
+        """Whether this step consumes one Gaussian number per particle."""
+        return False
+
+    def update_(self, system, xi: Optional[torch.Tensor]) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    def step(self, system, streams) -> None:
+        xi = None
+        if self.needs_noise(system):
+            xi = self.noise_buffer(system)
+            streams.normal_(xi)
+        self.update_(system, xi)
 
     def config(self) -> dict:
         raise NotImplementedError
@@ -63,6 +78,16 @@ class Integrator:
             self._ckey = key
             self._cache = self._make_coeffs(system)
         return self._cache
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for k in ("_noise", "_cache", "_ckey", "_fast"):
+            state.pop(k, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._noise = None
 
 
 class _LinearLeapfrog(Integrator):
@@ -83,24 +108,26 @@ class _LinearLeapfrog(Integrator):
             return torch.full((system.P,), float(t), dtype=system.dtype, device=system.device)
         return vec(a), vec(c), vec(b)
 
-    def step(self, system, streams):
+    def needs_noise(self, system) -> bool:
+        if not self.stochastic:
+            return False
+        b = self._coeffs(system)[2]
+        return b != 0.0 if isinstance(b, float) else self.kT > 0
+
+    def update_(self, system, xi):
         a, c, b = self._coeffs(system)
         v, f, x = system.v, system.f, system.x
         if isinstance(a, float):
             if a != 1.0:
                 v.mul_(a)
             v.add_(f, alpha=c)
-            if self.stochastic and b != 0.0:
-                xi = self.noise_buffer(system)
-                streams.normal_(xi)
+            if xi is not None:
                 v.add_(xi, alpha=b)
         else:
             v.mul_(a)
-            v.addcmul_(f, c.expand_as(f))
-            if self.stochastic and self.kT > 0:
-                xi = self.noise_buffer(system)
-                streams.normal_(xi)
-                v.addcmul_(xi, b.expand_as(xi))
+            v.addcmul_(f, c)
+            if xi is not None:
+                v.addcmul_(xi, b)
         x.add_(v, alpha=self.dt)
 
 
@@ -191,23 +218,24 @@ class Langevin(Integrator):
             return e, self.dt * float(system.inv_mass[0].item()), float(s[0].item())
         return e, (self.dt * system.inv_mass), s
 
-    def step(self, system, streams):
+    def needs_noise(self, system) -> bool:
+        return self.kT > 0 and self.gamma > 0
+
+    def update_(self, system, xi):
         e, c, s = self._coeffs(system)
         v, f, x = system.v, system.f, system.x
         half = 0.5 * self.dt
         if isinstance(c, float):
             v.add_(f, alpha=c)
         else:
-            v.addcmul_(f, c.expand_as(f))
+            v.addcmul_(f, c)
         x.add_(v, alpha=half)
         v.mul_(e)
-        if self.kT > 0 and self.gamma > 0:
-            xi = self.noise_buffer(system)
-            streams.normal_(xi)
+        if xi is not None:
             if isinstance(s, float):
                 v.add_(xi, alpha=s)
             else:
-                v.addcmul_(xi, s.expand_as(xi))
+                v.addcmul_(xi, s)
         x.add_(v, alpha=half)
 
     def config(self):
@@ -239,3 +267,263 @@ def stationary_variance(integrator, k: float, m: float = 1.0):
     var_x = dt * dt * b2 * (1 + a) / ((1 - a) * h * (2 * (1 + a) - h))
     var_v = 2 * b2 / ((1 - a) * (2 * (1 + a) - h))
     return var_x, var_v
+
+
+# --------------------------------------------------------------------------- the fused step
+def _as_walls(walls) -> tuple:
+    if walls is None:
+        return ()
+    if isinstance(walls, (list, tuple)):
+        return tuple(walls)
+    return (walls,)
+
+
+def _leapfrog_walls(x, v, f, xi, a, c, b, dt: float, walls: tuple):
+    """v <- a v + c F + b xi; x <- x + dt v; then every wall (low, high) folds x and flips v.
+    Written as one expression per buffer so that torch.compile fuses it into a single pass;
+    the folds are the branch-free general form of ``fix._fold_general_``."""
+    vn = v * a + f * c
+    if xi is not None:
+        vn = vn + xi * b
+    xn = x + vn * dt
+    for low, high in walls:
+        w = high - low
+        C = xn.clamp(low, high)
+        d = xn - C
+        s = torch.sign(d)
+        m = torch.frac(d.abs() * (0.5 / w))
+        k = torch.floor(m * 2.0)
+        vn = vn * (1.0 - 2.0 * s * s * (1.0 - k))
+        xn = C - s * ((1.0 - (m * 2.0 - 1.0).abs()) * w)
+    x.copy_(xn)
+    v.copy_(vn)
+
+
+class FusedStep:
+    """One MD step, ``forces -> integrator -> walls``, run as a unit on the flat buffers.
+
+    What it adds to calling ``forcefield.compute``, ``integrator.step`` and the walls' hooks
+    one after the other (which is also fast; the results are the same up to rounding):
+
+    - the Gaussian numbers of the step are drawn on the noise threads while the forces are
+      computed (CPU; ``overlap_noise``), into the integrator's preallocated buffer;
+    - the force field writes into its own buffers (``compute_``; nothing is allocated);
+    - ``compile=True`` (paper integrators and NVE): the integrator update and the walls run
+      as one torch.compile'd kernel, a single pass over x, v, f and xi (the first call
+      compiles, ~30 s on 2 CPU cores; with no working compiler it falls back to the eager
+      form with a warning);
+    - on CUDA (``cuda_graph`` None or True) the whole step is captured in a CUDA graph the
+      first time and replayed afterwards, so kernel launches do not dominate at small sizes;
+      it is captured again when the system's buffers, the streams or their state change.
+      Where the installed torch cannot capture the per-configuration generators, the step
+      runs eagerly.
+
+    ``walls`` is None, a ReflectiveWall, or a sequence of them (any object with ``low``,
+    ``high`` and ``apply_(system)``). Call ``stepper(system, streams, n)`` to advance n steps.
+
+    >>> import torch, mdlearn as md
+    >>> data = md.datasets.random_scenario(n_train=4, n_test=4, n_in=6)
+    >>> s = md.System.create(md.Network(6, 3, 3, 2), data, samples=2, seed=0)
+    >>> sim = md.Simulation(s, md.forcefield.TDLM(), md.integrate.PaperLangevin(), seed=0)
+    >>> step = FusedStep(sim.forcefield, sim.integrator, md.fix.ReflectiveWall())
+    >>> step(s, sim.streams, n=3)
+    >>> bool(s.x.abs().max() <= 1)
+    True
+    """
+
+    def __init__(self, forcefield, integrator: Integrator, walls=None, compile: bool = False,
+                 cuda_graph: Optional[bool] = None, overlap_noise: Optional[bool] = None):
+        self.forcefield = forcefield
+        self.integrator = integrator
+        self.walls = _as_walls(walls)
+        self.compile = bool(compile)
+        self.cuda_graph = cuda_graph
+        self.overlap_noise = overlap_noise
+        self._key = None
+        self._kernel = None
+        self._graph = None
+        self._graph_failed = False
+        self._warm = 0
+
+    def options(self) -> tuple:
+        return (self.compile, self.cuda_graph, self.overlap_noise)
+
+    # ----------------------------------------------------------------- pieces
+    def _forces(self, system):
+        ff = self.forcefield
+        if ff is None:
+            system.f.zero_()
+        elif hasattr(ff, "compute_"):
+            ff.compute_(system)
+        else:
+            ff.compute(system)
+
+    def _fusable(self, system) -> bool:
+        return (self.compile and isinstance(self.integrator, _LinearLeapfrog)
+                and type(self.integrator).update_ is _LinearLeapfrog.update_
+                and all(hasattr(w, "low") and hasattr(w, "high") for w in self.walls))
+
+    def _get_kernel(self):
+        if self._kernel is None:
+            try:
+                self._kernel = torch.compile(_leapfrog_walls, dynamic=False, fullgraph=True)
+            except Exception as exc:  # pragma: no cover - depends on the installation
+                _warn_once(f"torch.compile unavailable ({type(exc).__name__}: {exc}); "
+                           "using the eager step")
+                self._kernel = False
+        return self._kernel
+
+    def _update(self, system, xi, branch):
+        integ = self.integrator
+        if self._fusable(system):
+            kernel = self._get_kernel()
+            if kernel:
+                a, c, b = integ._coeffs(system)
+                bounds = tuple((float(w.low), float(w.high)) for w in self.walls)
+                try:
+                    kernel(system.x, system.v, system.f, xi, a, c, b, float(integ.dt), bounds)
+                    return
+                except Exception as exc:  # pragma: no cover - compiler problems
+                    _warn_once(f"compiled step failed ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0][:200]}); using the eager step")
+                    self._kernel = False
+        integ.update_(system, xi)
+        for w in self.walls:
+            w.apply_(system, branch=branch)
+
+    def _eager(self, system, streams, branch=None, overlap=True):
+        integ = self.integrator
+        if type(integ).update_ is Integrator.update_ or type(integ).step is not Integrator.step:
+            # an integrator with its own step(): no overlap possible
+            self._forces(system)
+            integ.step(system, streams)
+            for w in self.walls:
+                w.apply_(system, branch=branch)
+            return
+        xi = None
+        pending = None
+        if integ.needs_noise(system):
+            if streams is None:
+                raise MDLearnError("this integrator draws noise: pass the noise streams")
+            xi = integ.noise_buffer(system)
+            if overlap:
+                pending = streams.normal_async(xi)
+            else:
+                streams.normal_(xi)
+        try:
+            self._forces(system)
+        finally:
+            if pending is not None:
+                pending.wait()
+        self._update(system, xi, branch)
+
+    # ----------------------------------------------------------------- CUDA graphs
+    def _state_key(self, system, streams):
+        inp, tgt = system.inputs, system.targets
+        return (system.x.data_ptr(), system.v.data_ptr(), system.f.data_ptr(),
+                tuple(system.x.shape), system.dtype, system.device, id(system.inv_mass),
+                inp.data_ptr(), inp._version, tgt.data_ptr(), tgt._version,
+                id(streams), getattr(streams, "version", 0))
+
+    def _capture(self, system, streams):
+        """Capture one step in a CUDA graph (returns None where that is not possible)."""
+        graph = torch.cuda.CUDAGraph()
+        integ = self.integrator
+        if integ.needs_noise(system):
+            register = getattr(graph, "register_generator_state", None)
+            gens = getattr(streams, "generators", None)
+            if register is None or gens is None:
+                _warn_once("this torch cannot capture per-configuration generators in a CUDA "
+                           "graph; the step runs without one")
+                return None
+            for g in gens:
+                register(g)
+        with torch.cuda.graph(graph):
+            self._eager(system, streams, branch=False, overlap=False)
+        return graph
+
+    def _use_graph(self, system) -> bool:
+        if system.device.type != "cuda" or self._graph_failed:
+            return False
+        return self.cuda_graph is None or bool(self.cuda_graph)
+
+    # ----------------------------------------------------------------- public
+    def __call__(self, system, streams=None, n: int = 1):
+        if n <= 0:
+            return
+        key = self._state_key(system, streams)
+        if key != self._key:
+            self._key = key
+            self._graph = None
+            self._warm = 0
+        if not self._use_graph(system):
+            overlap = self.overlap_noise
+            if overlap is None:
+                overlap = system.device.type == "cpu"
+            for _ in range(n):
+                self._eager(system, streams, overlap=overlap)
+            return
+        done = 0
+        # two eager steps on a side stream warm up the libraries before the capture
+        if self._graph is None:
+            side = torch.cuda.Stream(device=system.device)
+            side.wait_stream(torch.cuda.current_stream(system.device))
+            with torch.cuda.stream(side):
+                while self._warm < 2 and done < n:
+                    self._eager(system, streams, branch=False, overlap=False)
+                    self._warm += 1
+                    done += 1
+            torch.cuda.current_stream(system.device).wait_stream(side)
+            if done >= n:
+                return
+            try:
+                self._graph = self._capture(system, streams)
+            except Exception as exc:  # pragma: no cover - needs a GPU
+                _warn_once(f"CUDA graph capture failed ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0][:200]}); the step runs without one")
+                self._graph = None
+            if self._graph is None:
+                self._graph_failed = True
+                for _ in range(n - done):
+                    self._eager(system, streams, branch=False, overlap=False)
+                return
+        for _ in range(n - done):
+            self._graph.replay()
+
+
+_warned = set()
+
+
+def _warn_once(msg: str):
+    if msg not in _warned:
+        _warned.add(msg)
+        import warnings
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+def fused_step(system, forcefield, integrator: Integrator, walls=None, streams=None, n: int = 1,
+               compile: bool = False, cuda_graph: Optional[bool] = None,
+               overlap_noise: Optional[bool] = None) -> None:
+    """Advance ``system`` by ``n`` steps of ``forces -> integrator -> walls`` (the Simulation's
+    inner loop without fixes other than walls), through a ``FusedStep`` cached on the
+    integrator (rebuilt when the force field, walls or options change). Same results as
+    ``forcefield.compute``, ``integrator.step`` and ``wall.post_integrate`` called in turn,
+    up to rounding (bit for bit in the eager form).
+
+    >>> import mdlearn as md
+    >>> data = md.datasets.random_scenario(n_train=4, n_test=4, n_in=6)
+    >>> s = md.System.create(md.Network(6, 3, 3, 2), data, samples=2, seed=0)
+    >>> sim = md.Simulation(s, md.forcefield.TDLM(), md.integrate.PaperLangevin(), seed=0)
+    >>> fused_step(s, sim.forcefield, sim.integrator, md.fix.ReflectiveWall(), sim.streams, n=5)
+    >>> bool(s.x.abs().max() <= 1)
+    True
+    """
+    walls = _as_walls(walls)
+    stepper = getattr(integrator, "_fast", None)
+    opts = (bool(compile), cuda_graph, overlap_noise)
+    if (stepper is None or stepper.forcefield is not forcefield or len(stepper.walls) != len(walls)
+            or any(a is not b for a, b in zip(stepper.walls, walls)) or stepper.options() != opts):
+        stepper = FusedStep(forcefield, integrator, walls, compile=compile, cuda_graph=cuda_graph,
+                            overlap_noise=overlap_noise)
+        integrator._fast = stepper
+    stepper(system, streams, n)
