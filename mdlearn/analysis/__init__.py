@@ -8,6 +8,8 @@
   :func:`normalized_overlap`, :func:`pair_overlap_histogram` (P(Q))
 - clustering of the overlap matrix: :func:`cluster_overlap_matrix`, :func:`dendrogram_data`
 - text tables: :func:`format_table`, :func:`summary_table`
+- stored runs: :func:`load_curves` (a zarr store -> NaN-free curves), :func:`load_stores`,
+  :func:`value_at`; ``mdlearn analyze STORE`` prints the tables (:mod:`mdlearn.analysis.cli`)
 
 Every function checks its input and raises :class:`mdlearn.errors.MDLearnError` (a
 ValueError) naming the bad value. Reference: docs/analysis.md.
@@ -28,8 +30,10 @@ from .overlap import (pair_average, global_average, normalized_overlap, pair_ove
                       PairHistogram)
 from .cluster import cluster_overlap_matrix, dendrogram_data, OverlapClustering
 from .table import format_table, summary_table
+from .store import Curves, Series, load_curves, load_stores, value_at
 
 __all__ = ["relaxation_time", "relaxation_times", "classify_layers", "phase_diagram",
            "fit_xi_s", "LinearFit", "pair_average", "global_average", "normalized_overlap",
            "pair_overlap_histogram", "PairHistogram", "cluster_overlap_matrix",
-           "dendrogram_data", "OverlapClustering", "format_table", "summary_table"]
+           "dendrogram_data", "OverlapClustering", "format_table", "summary_table",
+           "Curves", "Series", "load_curves", "load_stores", "value_at"]
