@@ -183,7 +183,13 @@ def value_at(series: Series, t: float, *, sem: bool = False):
     """Value of ``series`` at abscissa ``t``: the frame at ``t`` when there is one, otherwise
     linear interpolation in ln t between the two bracketing frames (t > 0). Raises when ``t``
     lies outside the sampled range. With ``sem=True`` returns (value, sem) (sem interpolated
-    the same way, None when the series has none)."""
+    the same way, None when the series has none).
+
+    >>> s = Series(t=np.array([0, 10, 1000]), step=np.array([50, 60, 1050]),
+    ...            value=np.array([1.0, 0.8, 0.2]))
+    >>> float(value_at(s, 10)), round(float(value_at(s, 100)), 6)   # 100: halfway in ln t
+    (0.8, 0.5)
+    """
     ts = np.asarray(series.t, dtype=np.float64)
     hit = np.flatnonzero(ts == t)
     if hit.size:
@@ -413,7 +419,14 @@ def load_curves(path) -> Curves:
 
 
 def load_stores(paths) -> List[Curves]:
-    """:func:`load_curves` of one path or of each of a sequence of paths."""
+    """:func:`load_curves` of one path or of each of a sequence of paths (a list of
+    :class:`Curves`).
+
+    >>> load_stores([])
+    Traceback (most recent call last):
+    ...
+    mdlearn.errors.MDLearnError: no store given
+    """
     if isinstance(paths, (str, os.PathLike, Curves)):
         paths = [paths]
     out = [load_curves(p) for p in paths]
