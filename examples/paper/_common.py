@@ -1,10 +1,11 @@
 """Shared machinery of the paper decks (examples/paper/fig*.py).
 
 Every deck: parse ``--scale tiny|laptop|paper``, ``--out DIR``, ``--device``, ``--dtype``,
-``--mnist-dir``, ``--threads``, ``--fresh``; describe its runs as :class:`RunSpec` objects;
-run them one after the other (:func:`run_all`; a store already in ``DIR/runs`` made by the same
-spec is reused, so decks that share runs, e.g. Fig. 1b, 2, S3 and S5, compute them once); then
-draw its figure with :mod:`mdlearn.plot` into ``DIR``.
+``--mnist-dir``, ``--threads``, ``--workers``, ``--fresh``; describe its runs as
+:class:`RunSpec` objects; run them through :func:`mdlearn.sweep.run_sweep`, one after the
+other by default (:func:`run_all`; each run gets ``DIR/runs/<name>/run.zarr``, and a finished
+run of the same spec is reused, so decks that share runs, e.g. Fig. 1b, 2, S3 and S5, compute
+them once); then draw its figure with :mod:`mdlearn.plot` into ``DIR``.
 
 Physics, the same in every deck (DESIGN.md sections 1, 2 and 9): the per-step reading of the
 paper's thermostat (``PaperLangevin(scheme="per-step")``), kT = 1e-5 (unless the figure
@@ -128,10 +129,16 @@ def parse_args(doc: str, argv=None, extra=None) -> argparse.Namespace:
     p.add_argument("--mnist-dir", default=None,
                    help="directory with the full MNIST IDX files (train-images-idx3-ubyte[.gz] "
                         "...); needed when M + 400 > 2128 (the embedded subset)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default 1 on the CPU: at these sizes the step is "
+                        "a chain of small operations, and two threads on a busy 2-core "
+                        "machine were measured ~15x slower than one)")
     p.add_argument("--fresh", action="store_true",
                    help="rerun even when a complete store of the same run exists")
     p.add_argument("--seed", type=int, default=1, help="base seed of the runs")
+    p.add_argument("--workers", type=int, default=1,
+                   help="runs at a time (mdlearn.sweep process pool; default 1: one after "
+                        "the other in this process)")
     p.add_argument("--progress", action="store_true", help="show a progress bar per run")
     p.add_argument("--quiet", action="store_true", help="no thermo table")
     if extra is not None:
@@ -140,9 +147,10 @@ def parse_args(doc: str, argv=None, extra=None) -> argparse.Namespace:
     args.scale_ = SCALES[args.scale]
     args.out = args.out or os.path.join("paper-figures", args.scale)
     args.dtype = args.dtype or args.scale_.dtype
-    if args.threads:
+    threads = args.threads or (1 if str(args.device).startswith("cpu") else None)
+    if threads:
         import torch
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(threads)
     os.makedirs(os.path.join(args.out, "runs"), exist_ok=True)
     return args
 
@@ -232,8 +240,13 @@ def _spec_json(spec: RunSpec) -> str:
     return json.dumps(dataclasses.asdict(spec), sort_keys=True)
 
 
+def run_dir(args, spec: RunSpec) -> str:
+    """Directory of one run: its store ``run.zarr`` and the sweep marker ``DONE.json``."""
+    return os.path.join(args.out, "runs", spec.name)
+
+
 def store_path(args, spec: RunSpec) -> str:
-    return os.path.join(args.out, "runs", spec.name + ".zarr")
+    return os.path.join(run_dir(args, spec), "run.zarr")
 
 
 def complete(path: str, spec: RunSpec) -> bool:
@@ -282,20 +295,47 @@ def build(args, spec: RunSpec, deck: str = ""):
     return sim
 
 
-def run_one(args, spec: RunSpec, deck: str = "") -> str:
+def run_task(args, spec: RunSpec, deck: str = "") -> dict:
+    """Run one spec into :func:`store_path` (a sweep task; picklable for process pools)."""
     path = store_path(args, spec)
-    if not args.fresh and complete(path, spec):
-        print(f"[{deck}] reuse {path}", flush=True)
-        return path
     print(f"[{deck}] run {spec.describe()}", flush=True)
     t0 = time.perf_counter()
     sim = build(args, spec, deck)
     sim.run(spec.steps)
     sim.close()
-    dt = time.perf_counter() - t0
-    print(f"[{deck}] done {spec.name} in {dt:.1f} s -> {path}", flush=True)
-    _log_time(args, spec, dt)
-    return path
+    seconds = time.perf_counter() - t0
+    print(f"[{deck}] done {spec.name} in {seconds:.1f} s", flush=True)
+    return {"store": path, "seconds": round(seconds, 2)}
+
+
+def run_all(args, specs: Sequence[RunSpec], deck: str = "") -> List[str]:
+    """Run the specs (duplicates once) and return their store paths in the order given.
+
+    Runs go through :func:`mdlearn.sweep.run_sweep`: one after the other in this process by
+    default, or ``--workers N`` processes. A run whose directory holds a finished store of the
+    same spec is reused (``--fresh`` reruns it)."""
+    from mdlearn.sweep import Task, run_sweep
+    uniq: Dict[str, RunSpec] = {}
+    for s in specs:
+        uniq.setdefault(s.name, s)
+    tasks = []
+    for name, s in uniq.items():
+        marker = os.path.join(run_dir(args, s), "DONE.json")
+        if os.path.exists(marker) and (args.fresh or not complete(store_path(args, s), s)):
+            os.remove(marker)
+        tasks.append(Task(name=name, fn=run_task, kwargs={"args": args, "spec": s, "deck": deck},
+                          directory=run_dir(args, s)))
+    workers = getattr(args, "workers", 1) or 1
+    t0 = time.perf_counter()
+    results = run_sweep(tasks, executor="serial" if workers == 1 else "process",
+                        max_workers=workers)
+    for r in results:
+        if r.skipped:
+            print(f"[{deck}] reuse {store_path(args, uniq[r.name])}", flush=True)
+        else:
+            _log_time(args, uniq[r.name], r.seconds)
+    print(f"[{deck}] {len(uniq)} run(s) ready in {time.perf_counter() - t0:.1f} s", flush=True)
+    return [store_path(args, s) for s in specs]
 
 
 def _log_time(args, spec, seconds):
@@ -310,18 +350,6 @@ def _log_time(args, spec, seconds):
         json.dump(t, fh, indent=1, sort_keys=True)
 
 
-def run_all(args, specs: Sequence[RunSpec], deck: str = "") -> List[str]:
-    """Run the specs one after the other (duplicates once); return their store paths in the
-    order given."""
-    seen: Dict[str, str] = {}
-    t0 = time.perf_counter()
-    for s in specs:
-        if s.name not in seen:
-            seen[s.name] = run_one(args, s, deck)
-    print(f"[{deck}] {len(seen)} run(s) ready in {time.perf_counter() - t0:.1f} s", flush=True)
-    return [seen[s.name] for s in specs]
-
-
 def done(args, path: str, t0: float, deck: str = ""):
     print(f"[{deck}] wrote {path} (deck total {time.perf_counter() - t0:.1f} s)", flush=True)
 
@@ -331,7 +359,7 @@ def alpha_sweeps(args):
     """(fixed-M widths, fixed-N training-set sizes) of the scale (paper: Table S1)."""
     return {
         "tiny": ((2, 4, 8), (10, 20)),
-        "laptop": ((40, 20, 10, 5), (20, 50, 100, 200)),
+        "laptop": ((20, 10, 5, 3), (20, 50, 100, 200)),
         "paper": ((40, 20, 10, 5), (10, 20, 40, 80, 160, 250, 500, 1000, 2000, 4000)),
     }[args.scale]
 

@@ -5,7 +5,7 @@ correlation run per N with replicas spawned at the largest t_w; q_l* = q_l(t*, t
 q_l* colour map with its q = 1/e contour and xi_s, xi_l vs ln alpha with the fit of eq. (1).
 
 Scales: paper: M = 2000, N in {40, 20, 10, 5}, L = 10, t_w = 5e4, t* = 5e5, N_s x N_r = 8 x 6.
-laptop: M = 200 (embedded images), N in {40, 20, 10, 5} (ln alpha = 1.6 ... 3.7), t_w = 5e3,
+laptop: M = 200 (embedded images), N in {20, 10, 5, 3} (ln alpha = 2.3 ... 4.2), t_w = 5e3,
 t* = 2e4, 2 x 3. tiny: M = 20, N in {2, 4, 8}, L = 4, t_w = 50, t* = 200.
 All runs: per-step thermostat, kT = 1e-5, dt = 1e-2, eta = 1e-3, TDLM(normalize=True)
 (examples/paper/_common.py says why).

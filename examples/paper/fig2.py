@@ -8,7 +8,7 @@ alpha (paper ln alpha = 5.3). The sweep runs are the correlation runs of Fig. 1b
 
 Scales: paper: Table S1, M = 2000 with N in {40, 20, 10, 5}, N = 10 with M in {10 ... 4000},
 t* = 5e5, t_w in {1e3, 1e4, 5e4}, N_s x N_r = 8 x 6 (needs --mnist-dir). laptop: M = 200 with
-N in {40, 20, 10, 5}; N = 10 with M in {20, 50, 100, 200}; t* = 2e4, t_w in {1e3, 5e3}, 2 x 3.
+N in {20, 10, 5, 3}; N = 10 with M in {20, 50, 100, 200}; t* = 2e4, t_w in {1e3, 5e3}, 2 x 3.
 tiny: M = 20 with N in {2, 4, 8}; N = 4 with M in {10, 20}; t* = 200, t_w in {20, 50}.
 All runs: per-step thermostat, kT = 1e-5, dt = 1e-2, eta = 1e-3, TDLM(normalize=True)
 (examples/paper/_common.py says why).

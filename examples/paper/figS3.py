@@ -5,7 +5,7 @@
 (the M-fixed sweep of Fig. 1b); (i-l) the normalised q_l, Q_l.
 
 Scales: paper: M = 2000, N = 10 and N in {40, 20, 10, 5}, t_w = 5e4, t* = 5e5, 8 x 6. laptop:
-M = 200, N = 10 and N in {40, 20, 10, 5}, t_w = 5e3, t* = 2e4, 2 x 3. tiny: M = 20, N = 4 and
+M = 200, N = 10 and N in {20, 10, 5, 3}, t_w = 5e3, t* = 2e4, 2 x 3. tiny: M = 20, N = 4 and
 N in {2, 4, 8}, L = 4, t_w = 50, t* = 200.
 All runs: per-step thermostat, kT = 1e-5, dt = 1e-2, eta = 1e-3, TDLM(normalize=True)
 (examples/paper/_common.py says why).

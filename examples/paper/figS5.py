@@ -4,7 +4,7 @@
 replicas at the largest t_w); (c, d) the normalised q_l*.
 
 Scales: paper: Table S1 (M = 2000, N in {40, 20, 10, 5}; N = 10, M in {10 ... 4000}), t_w = 5e4,
-t* = 5e5, 8 x 6 (needs --mnist-dir). laptop: M = 200, N in {40, 20, 10, 5}; N = 10, M in
+t* = 5e5, 8 x 6 (needs --mnist-dir). laptop: M = 200, N in {20, 10, 5, 3}; N = 10, M in
 {20, 50, 100, 200}; t_w = 5e3, t* = 2e4, 2 x 3. tiny: M = 20, N in {2, 4, 8}; N = 4, M in
 {10, 20}; L = 4.
 All runs: per-step thermostat, kT = 1e-5, dt = 1e-2, eta = 1e-3, TDLM(normalize=True)
