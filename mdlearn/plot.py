@@ -608,7 +608,12 @@ def _heatmap(fig, ax, Q, letter, title, vmin=None, vmax=None):
     off = Q[~np.eye(Q.shape[0], dtype=bool)]
     vmin = float(off.min()) if vmin is None else vmin
     vmax = float(off.max()) if vmax is None else vmax
-    im = ax.imshow(cl.reordered, cmap="RdYlBu_r", vmin=vmin, vmax=vmax, interpolation="nearest")
+    shown = np.array(cl.reordered, dtype=float)
+    np.fill_diagonal(shown, np.nan)          # self-overlaps Q^aa: not part of the structure
+    import matplotlib
+    cmap = matplotlib.colormaps["RdYlBu_r"].copy()
+    cmap.set_bad("0.85")
+    im = ax.imshow(shown, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_xticks([])
     ax.set_yticks([])

@@ -299,13 +299,13 @@ def run_task(args, spec: RunSpec, deck: str = "") -> dict:
     """Run one spec into :func:`store_path` (a sweep task; picklable for process pools)."""
     path = store_path(args, spec)
     print(f"[{deck}] run {spec.describe()}", flush=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     sim = build(args, spec, deck)
     sim.run(spec.steps)
     sim.close()
-    seconds = time.perf_counter() - t0
-    print(f"[{deck}] done {spec.name} in {seconds:.1f} s", flush=True)
-    return {"store": path, "seconds": round(seconds, 2)}
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"[{deck}] done {spec.name} in {seconds:.1f} s (CPU {cpu:.1f} s)", flush=True)
+    return {"store": path, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2)}
 
 
 def run_all(args, specs: Sequence[RunSpec], deck: str = "") -> List[str]:
@@ -333,19 +333,19 @@ def run_all(args, specs: Sequence[RunSpec], deck: str = "") -> List[str]:
         if r.skipped:
             print(f"[{deck}] reuse {store_path(args, uniq[r.name])}", flush=True)
         else:
-            _log_time(args, uniq[r.name], r.seconds)
+            _log_time(args, uniq[r.name], r.value)
     print(f"[{deck}] {len(uniq)} run(s) ready in {time.perf_counter() - t0:.1f} s", flush=True)
     return [store_path(args, s) for s in specs]
 
 
-def _log_time(args, spec, seconds):
+def _log_time(args, spec, value):
     p = os.path.join(args.out, "runs", "timings.json")
     try:
         with open(p) as fh:
             t = json.load(fh)
     except (OSError, ValueError):
         t = {}
-    t[spec.name] = round(seconds, 2)
+    t[spec.name] = {k: v for k, v in (value or {}).items() if k != "store"}
     with open(p, "w") as fh:
         json.dump(t, fh, indent=1, sort_keys=True)
 
@@ -378,7 +378,7 @@ def deck_main(deck: str, doc: str, make_specs, draw, argv=None):
     """Run a deck: ``make_specs(args)`` -> {role: [RunSpec]}, run them all (in order,
     duplicates once, complete stores reused), then ``draw(args, {role: [store path]})`` ->
     list of figure paths."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     args = parse_args(doc, argv)
     groups = make_specs(args)
     flat = [s for g in groups.values() for s in g]
@@ -388,5 +388,6 @@ def deck_main(deck: str, doc: str, make_specs, draw, argv=None):
     outs = draw(args, roles)
     for o in outs:
         print(f"[{deck}] wrote {o}", flush=True)
-    print(f"[{deck}] total {time.perf_counter() - t0:.1f} s", flush=True)
+    print(f"[{deck}] total {time.perf_counter() - t0:.1f} s (CPU of this process "
+          f"{time.process_time() - c0:.1f} s)", flush=True)
     return outs
