@@ -94,6 +94,13 @@ class SGDBaseline:
 
     Attributes: ``weights`` (list of L tensors (R, N_l, N_{l-1})), ``sample``, ``replica``
     (R,) int64, ``step``.
+
+    >>> import mdlearn as md
+    >>> data = md.datasets.random_scenario(n_train=16, n_test=8, n_in=6, seed=0)
+    >>> sgd = SGDBaseline(md.Network(6, 4, 3, 2), data, samples=2, batch=4, replicas=2, t_w=5)
+    >>> out = sgd.run(10, every=[0, 5, 10])
+    >>> out["step"].tolist(), out["Q_layers"].shape, out["sample"].tolist(), out["replica"].tolist()
+    ([0, 5, 10], (3, 3), [0, 0, 1, 1], [0, 1, 0, 1])
     """
 
     def __init__(self, net: Network, data, samples: int = 1, lr: float = 0.1, batch: int = 20,
