@@ -611,8 +611,7 @@ def _heatmap(fig, ax, Q, letter, title, vmin=None, vmax=None):
     shown = np.array(cl.reordered, dtype=float)
     np.fill_diagonal(shown, np.nan)          # self-overlaps Q^aa: not part of the structure
     import matplotlib
-    cmap = matplotlib.colormaps["RdYlBu_r"].copy()
-    cmap.set_bad("0.85")
+    cmap = matplotlib.colormaps["RdYlBu_r"].with_extremes(bad="0.85")
     im = ax.imshow(shown, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_xticks([])
