@@ -25,7 +25,7 @@ class Fix:
     ``apply``. ``state_dict``/``load_state_dict`` carry state through checkpoints."""
 
     trigger: Optional[Trigger] = None
-    every_step = False  # whether pre_force/post_integrate must run
+    every_step = False  # informational: a fix runs every step when it overrides pre_force/post_integrate
 
     def pre_force(self, sim):
         pass
@@ -94,10 +94,9 @@ class FoldBuffers:
 
 def _fold_single_(x, v, low, high, C, D):
     """One mirror per coordinate: exact when no overshoot exceeds the box width."""
-    torch.clamp(x, low, high, out=C)
-    torch.sub(x, C, out=D)                  # overshoot d, exactly 0 inside
-    torch.sub(C, D, out=x)                  # mirror: C - d (= x inside, bit for bit)
-    torch.ne(D, 0, out=D)                   # 1 where mirrored, else 0
+    torch.clamp(x, low, high, out=C)        # the wall a coordinate went through (x inside)
+    x.lerp_(C, 2.0)                         # mirror: 2C - x, computed as C + (C - x): x inside
+    torch.ne(x, C, out=D)                   # 1 where mirrored, else 0
     v.addcmul_(v, D, value=-2.0)            # flip the mirrored velocities
 
 
@@ -124,7 +123,7 @@ def fold_(x: torch.Tensor, v: torch.Tensor, low: float = -1.0, high: float = 1.0
     already inside is not touched). Returns the scratch buffers for reuse.
 
     On the CPU (``branch`` None or True) one min/max pass first decides what is needed:
-    nothing when every coordinate is inside, a single mirror (six passes) when no overshoot
+    nothing when every coordinate is inside, a single mirror (four passes) when no overshoot
     exceeds the box width, the general fold otherwise; reading those two numbers costs nothing
     on the CPU, where every operation has already finished. On other devices the general fold
     runs branch-free, so that the step never waits for the device.

@@ -158,13 +158,15 @@ class TDLM(ForceField):
         E = self.compute_(system, forces=forces)
         return E.clone()
 
-    def compute_(self, system, forces: bool = True) -> torch.Tensor:
+    def compute_(self, system, forces: bool = True, compiled: bool = False) -> torch.Tensor:
         """Like ``compute`` but returns the force field's own (R, L) energy buffer, which the
-        next call overwrites (the fused step uses this: no allocation)."""
+        next call overwrites (the fused step uses this: no allocation). ``compiled=True``
+        runs the elementwise work of the hidden layers (tanh, residuals, energies) as one
+        torch.compile'd pass (networks with equal hidden widths; the first call compiles)."""
         work = self._work
         if work is None or not work.matches(system):
             work = self._work = _make_work(self, system)
-        return work.run(system, forces)
+        return work.run(system, forces, compiled)
 
     # ``_work`` holds preallocated buffers for one (R, sizes, M, dtype, device)
     _work = None
@@ -279,7 +281,7 @@ class _TDLMWork:
     def _buf(self, flat, n):
         return flat[: self.R * n * self.M].view(self.R, n, self.M)
 
-    def run(self, system, forces: bool):
+    def run(self, system, forces: bool, compiled: bool = False):
         self._data(system)
         R, M, L, sizes = self.R, self.M, self.L, self.sizes
         norm = self.norm
@@ -338,6 +340,39 @@ class _TDLMWork:
                 F.copy_(FT[k].transpose(1, 2))
         self.E.copy_(self.EL.t())
         return self.E
+
+
+def _hidden_residuals(T, ST, D, B, E, norm: bool):
+    """tanh of the pre-activations T, D = S - tanh, B = D (1 - tanh^2) and the energies
+    E = ||D|| (norm) or ||D||^2 / 2 over the last two axes, squares summed in float64;
+    written into D, B and E. Compiled by ``_hidden_kernel`` into one pass."""
+    t = torch.tanh(T)
+    d = ST - t
+    D.copy_(d)
+    B.copy_(d * (1.0 - t * t))
+    sq = (d.to(torch.float64) ** 2).sum(dim=(2, 3))
+    E.copy_(torch.sqrt(sq) if norm else 0.5 * sq)
+
+
+_KERNEL = {}
+
+
+def _hidden_kernel():
+    """The compiled ``_hidden_residuals`` (False, with a warning, where torch.compile fails)."""
+    k = _KERNEL.get("hidden")
+    if k is None:
+        try:
+            k = torch.compile(_hidden_residuals, dynamic=False, fullgraph=True)
+        except Exception as exc:  # pragma: no cover - depends on the installation
+            _warn(f"torch.compile unavailable ({type(exc).__name__}: {exc}); eager forces")
+            k = False
+        _KERNEL["hidden"] = k
+    return k
+
+
+def _warn(msg):
+    import warnings
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
 
 def _make_work(ff, system):
@@ -404,7 +439,7 @@ class _TDLMStacked(_TDLMWork):
             self.w.fill_(1.0)
             self.cw.copy_(self.c_col.expand(L, R))
 
-    def run(self, system, forces: bool):
+    def run(self, system, forces: bool, compiled: bool = False):
         self._data(system)
         R, M, L, H, Lm, N, N0, NL = (self.R, self.M, self.L, self.H, self.Lm, self.N, self.N0,
                                      self.NL)
@@ -427,22 +462,36 @@ class _TDLMStacked(_TDLMWork):
                           ST[:Lm].view(Lm * R, N, M), beta=0.0, alpha=self.c[1],
                           out=T[1:].view(Lm * R, N, M))
         torch.baddbmm(TL, WL, ST[H - 1], beta=0.0, alpha=self.c[L - 1], out=TL)
-        T.tanh_()
-        TL.tanh_()
-        # residuals and layer energies (accumulated in float64)
-        torch.sub(ST, T, out=D)
-        torch.sub(self.YT, TL, out=DL)
-        if self.D64 is None:
-            D64, DL64 = D, DL
-        else:
-            D64, DL64 = self.D64, self.DL64
-            D64.copy_(D.view(-1))
-            DL64.copy_(DL.view(-1))
         EL = self.EL
-        torch.linalg.vector_norm(D64.view(H * R, N * M), dim=1, out=EL[:H].view(H * R))
+        fused = False
+        kernel = _hidden_kernel() if compiled else None
+        if kernel:
+            # one fused pass: tanh, residuals, B, energies (T holds the pre-activations)
+            try:
+                kernel(T, ST, D, B, EL[:H], self.norm)
+                fused = True
+            except Exception as exc:  # pragma: no cover - compiler problems
+                _KERNEL["hidden"] = False
+                _warn(f"compiled force kernel failed ({type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); eager forces")
+        if not fused:
+            T.tanh_()
+            # residuals and layer energies (accumulated in float64)
+            torch.sub(ST, T, out=D)
+            D64 = D if self.D64 is None else self.D64
+            if D64 is not D:
+                D64.copy_(D.view(-1))
+            torch.linalg.vector_norm(D64.view(H * R, N * M), dim=1, out=EL[:H].view(H * R))
+            if not self.norm:
+                EL[:H].mul_(EL[:H]).mul_(0.5)
+        TL.tanh_()
+        torch.sub(self.YT, TL, out=DL)
+        DL64 = DL if self.DL64 is None else self.DL64
+        if DL64 is not DL:
+            DL64.copy_(DL.view(-1))
         torch.linalg.vector_norm(DL64.view(R, NL * M), dim=1, out=EL[H])
         if not self.norm:
-            EL.mul_(EL).mul_(0.5)
+            EL[H].mul_(EL[H]).mul_(0.5)
         if forces:
             w, cw = self.w, self.cw
             if self.norm:  # w = 1/E_l, 0 where E_l = 0
@@ -450,12 +499,10 @@ class _TDLMStacked(_TDLMWork):
                 self.w64.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
                 w.copy_(self.w64)
                 torch.mul(w, self.c_col, out=cw)
-            # spin forces from the layer's own residual: -w_l D_l
-            torch.mul(D, w[:H].view(H, R, 1, 1), out=FT)
-            FT.neg_()
             # B_l = D_l (1 - T_l^2); the factors c_l w_l go on the small matrices
-            torch.addcmul(self.one, T, T, value=-1.0, out=B)
-            B.mul_(D)
+            if not fused:
+                torch.addcmul(self.one, T, T, value=-1.0, out=B)
+                B.mul_(D)
             torch.addcmul(self.one, TL, TL, value=-1.0, out=BL)
             BL.mul_(DL)
             # weight forces -dH/dJ_l = c_l w_l B_l^T S_{l-1}
@@ -467,17 +514,19 @@ class _TDLMStacked(_TDLMWork):
                           out=gJm.view(Lm * R, N, N))
                 fWm = f[:, ns + off: ns + off + Lm * N * N].view(R, Lm, N, N).transpose(0, 1)
                 torch.mul(gJm, cw[1:H].view(Lm, R, 1, 1), out=fWm)
-                # spin forces from the layer above: FT_{l-1} += c_l w_l J_l^T B_l
+                # spin forces on S_{l-1} from layer l = 2..L-1: c_l w_l J_l^T B_l
                 self.Jm.mul_(cw[1:H].view(Lm, R, 1, 1))
-                FTm = FT[:Lm].view(Lm * R, N, M)
-                torch.baddbmm(FTm, self.Jm.view(Lm * R, N, N).transpose(1, 2),
-                              B[1:].view(Lm * R, N, M), out=FTm)
+                torch.bmm(self.Jm.view(Lm * R, N, N).transpose(1, 2), B[1:].view(Lm * R, N, M),
+                          out=FT[:Lm].view(Lm * R, N, M))
             torch.bmm(BL, ST[H - 1].transpose(1, 2), out=self.gJL)
             torch.mul(self.gJL, cw[H].view(R, 1, 1), out=system.weight_forces[L - 1])
             torch.mul(WL, cw[H].view(R, 1, 1), out=self.JLw)
-            torch.baddbmm(FT[H - 1], self.JLw.transpose(1, 2), BL, out=FT[H - 1])
-            # back to the (R, P) layout of the forces
-            f[:, :ns].view(R, H, M, N).permute(1, 0, 3, 2).copy_(FT)
+            torch.bmm(self.JLw.transpose(1, 2), BL, out=FT[H - 1])
+            # spin forces -dH/dS_l = c_{l+1} w_{l+1} J_{l+1}^T B_{l+1} - w_l D_l, written back
+            # into the (R, P) layout in one pass
+            torch.addcmul(FT.permute(1, 0, 3, 2), D.permute(1, 0, 3, 2),
+                          w[:H].view(H, R, 1, 1).permute(1, 0, 3, 2), value=-1.0,
+                          out=f[:, :ns].view(R, H, M, N))
         self.E.copy_(EL.t())
         return self.E
 

@@ -28,6 +28,8 @@ from typing import Optional
 import torch
 
 from .errors import MDLearnError, check_real
+from .forcefield import TDLM
+from .random import _DONE, KeyedStreams
 
 __all__ = ["Integrator", "PaperLangevin", "Langevin", "NVE", "stationary_variance", "FusedStep",
            "fused_step"]
@@ -58,14 +60,21 @@ class Integrator:
         """Whether this step consumes one Gaussian number per particle."""
         return False
 
+    def noise_std(self, system) -> float:
+        """Standard deviation to draw the noise with (``update_`` then gets it pre-scaled,
+        which saves a pass over the buffers); 1 unless overridden."""
+        return 1.0
+
     def update_(self, system, xi: Optional[torch.Tensor]) -> None:  # pragma: no cover
+        """Advance x and v given the forces in ``system.f`` and the noise ``xi`` (drawn with
+        standard deviation ``noise_std(system)``; None when ``needs_noise`` is false)."""
         raise NotImplementedError
 
     def step(self, system, streams) -> None:
         xi = None
         if self.needs_noise(system):
             xi = self.noise_buffer(system)
-            streams.normal_(xi)
+            draw_noise(streams, xi, self.noise_std(system))
         self.update_(system, xi)
 
     def config(self) -> dict:
@@ -88,6 +97,21 @@ class Integrator:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._noise = None
+
+
+def draw_noise(streams, xi: torch.Tensor, std: float = 1.0, background: bool = False):
+    """Fill ``xi`` with N(0, std^2) numbers from ``streams``: KeyedStreams draw them scaled
+    (and in the background when asked: the returned handle's ``wait()`` must be called);
+    any other object with ``normal_(buf)`` (standard normal) works too. Returns a handle."""
+    if isinstance(streams, KeyedStreams):
+        if background:
+            return streams.normal_async(xi, std)
+        streams.normal_(xi, std)
+        return _DONE
+    streams.normal_(xi)
+    if std != 1.0:
+        xi.mul_(std)
+    return _DONE
 
 
 class _LinearLeapfrog(Integrator):
@@ -114,15 +138,19 @@ class _LinearLeapfrog(Integrator):
         b = self._coeffs(system)[2]
         return b != 0.0 if isinstance(b, float) else self.kT > 0
 
+    def noise_std(self, system) -> float:
+        b = self._coeffs(system)[2]
+        return b if isinstance(b, float) else 1.0
+
     def update_(self, system, xi):
         a, c, b = self._coeffs(system)
         v, f, x = system.v, system.f, system.x
         if isinstance(a, float):
-            if a != 1.0:
+            if xi is not None:              # xi was drawn with standard deviation b
+                torch.add(xi, v, alpha=a, out=v)
+            elif a != 1.0:
                 v.mul_(a)
             v.add_(f, alpha=c)
-            if xi is not None:
-                v.add_(xi, alpha=b)
         else:
             v.mul_(a)
             v.addcmul_(f, c)
@@ -221,6 +249,10 @@ class Langevin(Integrator):
     def needs_noise(self, system) -> bool:
         return self.kT > 0 and self.gamma > 0
 
+    def noise_std(self, system) -> float:
+        s = self._coeffs(system)[2]
+        return s if isinstance(s, float) else 1.0
+
     def update_(self, system, xi):
         e, c, s = self._coeffs(system)
         v, f, x = system.v, system.f, system.x
@@ -230,12 +262,13 @@ class Langevin(Integrator):
         else:
             v.addcmul_(f, c)
         x.add_(v, alpha=half)
-        v.mul_(e)
-        if xi is not None:
-            if isinstance(s, float):
-                v.add_(xi, alpha=s)
-            else:
-                v.addcmul_(xi, s)
+        if xi is None:
+            v.mul_(e)
+        elif isinstance(s, float):          # xi was drawn with standard deviation s
+            torch.add(xi, v, alpha=e, out=v)
+        else:
+            v.mul_(e)
+            v.addcmul_(xi, s)
         x.add_(v, alpha=half)
 
     def config(self):
@@ -279,12 +312,16 @@ def _as_walls(walls) -> tuple:
 
 
 def _leapfrog_walls(x, v, f, xi, a, c, b, dt: float, walls: tuple):
-    """v <- a v + c F + b xi; x <- x + dt v; then every wall (low, high) folds x and flips v.
+    """v <- a v + c F + b xi; x <- x + dt v; then every wall (low, high) folds x and flips v
+    (xi comes pre-scaled by b when b is a number, see ``Integrator.noise_std``).
     Written as one expression per buffer so that torch.compile fuses it into a single pass;
     the folds are the branch-free general form of ``fix._fold_general_``."""
-    vn = v * a + f * c
-    if xi is not None:
-        vn = vn + xi * b
+    if xi is None:
+        vn = v * a + f * c
+    elif isinstance(b, float):          # xi was drawn with standard deviation b
+        vn = (xi + v * a) + f * c
+    else:
+        vn = (v * a + xi * b) + f * c
     xn = x + vn * dt
     for low, high in walls:
         w = high - low
@@ -308,10 +345,11 @@ class FusedStep:
     - the Gaussian numbers of the step are drawn on the noise threads while the forces are
       computed (CPU; ``overlap_noise``), into the integrator's preallocated buffer;
     - the force field writes into its own buffers (``compute_``; nothing is allocated);
-    - ``compile=True`` (paper integrators and NVE): the integrator update and the walls run
-      as one torch.compile'd kernel, a single pass over x, v, f and xi (the first call
-      compiles, ~30 s on 2 CPU cores; with no working compiler it falls back to the eager
-      form with a warning);
+    - ``compile=True``: the elementwise work of the TDLM's hidden layers (tanh, residuals,
+      energies) and, for the paper integrators and NVE, the integrator update with the walls
+      run as torch.compile'd kernels, one pass each (the first call compiles, ~30-60 s on 2
+      CPU cores, cached on disk by torch afterwards; where compiling fails the eager form
+      runs, with a warning);
     - on CUDA (``cuda_graph`` None or True) the whole step is captured in a CUDA graph the
       first time and replayed afterwards, so kernel launches do not dominate at small sizes;
       it is captured again when the system's buffers, the streams or their state change.
@@ -353,8 +391,8 @@ class FusedStep:
         ff = self.forcefield
         if ff is None:
             system.f.zero_()
-        elif hasattr(ff, "compute_"):
-            ff.compute_(system)
+        elif isinstance(ff, TDLM):
+            ff.compute_(system, compiled=self.compile)
         else:
             ff.compute(system)
 
@@ -406,10 +444,7 @@ class FusedStep:
             if streams is None:
                 raise MDLearnError("this integrator draws noise: pass the noise streams")
             xi = integ.noise_buffer(system)
-            if overlap:
-                pending = streams.normal_async(xi)
-            else:
-                streams.normal_(xi)
+            pending = draw_noise(streams, xi, integ.noise_std(system), background=overlap)
         try:
             self._forces(system)
         finally:

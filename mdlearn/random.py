@@ -160,17 +160,18 @@ class KeyedStreams:
             _Pending(futures).wait()
         return _DONE
 
-    def normal_(self, buf: torch.Tensor) -> torch.Tensor:
-        """Fill row r of ``buf`` with standard normal numbers from configuration r's stream."""
-        self._draw("normal_", buf, (), background=False)
+    def normal_(self, buf: torch.Tensor, std: float = 1.0) -> torch.Tensor:
+        """Fill row r of ``buf`` with normal numbers of mean 0 and standard deviation ``std``
+        (default 1) from configuration r's stream."""
+        self._draw("normal_", buf, (0.0, float(std)), background=False)
         return buf
 
-    def normal_async(self, buf: torch.Tensor):
+    def normal_async(self, buf: torch.Tensor, std: float = 1.0):
         """Start filling ``buf`` like ``normal_`` and return at once; call ``.wait()`` on the
         returned handle before reading ``buf`` (or touching these streams again). On the CPU
         the rows are drawn on the noise threads while the caller goes on (e.g. computing
         forces); on other devices the kernels are queued on the current stream."""
-        return self._draw("normal_", buf, (), background=True)
+        return self._draw("normal_", buf, (0.0, float(std)), background=True)
 
     def uniform_(self, buf: torch.Tensor, low: float = -1.0, high: float = 1.0) -> torch.Tensor:
         self._draw("uniform_", buf, (float(low), float(high)), background=False)

@@ -251,6 +251,19 @@ def test_fused_step_allocates_nothing():
 
 @pytest.mark.skipif(not os.environ.get("MDLEARN_TEST_COMPILE"),
                     reason="torch.compile takes ~30 s: set MDLEARN_TEST_COMPILE=1")
+@pytest.mark.parametrize("normalize,energy", [(True, "norm"), (False, "sq")])
+def test_compiled_forces_equal_eager(normalize, energy):
+    for dtype in DTYPES:
+        s = make_system(SHAPES["stacked"], dtype=dtype, seed=9)
+        ff = TDLM(normalize=normalize, energy=energy)
+        E = ff.compute_(s, compiled=True).clone()
+        f = s.f.clone()
+        E_ref = ff.compute_reference(s)
+        assert rel_err(E, E_ref) < TOL[dtype] and rel_err(f, s.f) < TOL[dtype]
+
+
+@pytest.mark.skipif(not os.environ.get("MDLEARN_TEST_COMPILE"),
+                    reason="torch.compile takes ~30 s: set MDLEARN_TEST_COMPILE=1")
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_compiled_step_equals_eager(dtype):
     (s1, st1, in1), (s2, st2, in2) = stepping_pair(dtype, "per-step", seed=6)
@@ -259,6 +272,8 @@ def test_compiled_step_equals_eager(dtype):
     ff = TDLM()
     fused_step(s1, ff, in1, md.fix.ReflectiveWall(), st1, n=4, compile=True)
     assert in1._fast._kernel                 # compiled, not the eager fallback
+    from mdlearn import forcefield
+    assert forcefield._KERNEL.get("hidden")  # the force kernel, too
     fused_step(s2, ff, in2, md.fix.ReflectiveWall(), st2, n=4)
     assert rel_err(s1.x, s2.x) < 50 * TOL[dtype] and rel_err(s1.v, s2.v) < 50 * TOL[dtype]
     assert s1.x.abs().max().item() <= 1.0
