@@ -47,18 +47,21 @@ class Thermo(Dump):
 
     Columns: Step, Time (= step * dt), PotEng (total energy H, mean over configurations),
     E_1..E_L with ``per_layer=True``, T_spin, T_weight (kinetic temperatures), and the thermo
-    columns of the Simulation's computes (e.g. TestAcc from a TestAccuracy compute). Values
-    are means over the configurations.
+    columns of the Simulation's computes (e.g. TestAcc from a TestAccuracy compute), or of
+    the computes given in ``computes`` (to leave out costly ones such as overlap matrices).
+    A LayerEnergies or Temperature compute among them replaces the built-in one. Values are
+    means over the configurations (over all ranks in a distributed run).
 
     >>> Thermo(1000).trigger
     Periodic(1000, phase=0)
     """
 
     def __init__(self, trigger=1000, file: Optional[str] = None, per_layer: bool = False,
-                 stdout: bool = True, width: int = 13):
+                 stdout: bool = True, width: int = 13, computes=None):
         self.trigger = as_trigger(trigger)
         self.file = file
         self.per_layer = per_layer
+        self.computes = computes
         self.stdout = stdout
         self.width = width
         self._energy = LayerEnergies(per_layer_thermo=per_layer)
@@ -68,9 +71,11 @@ class Thermo(Dump):
         self.rows: List[dict] = []  # last rows, kept for programmatic access
 
     def _sources(self, sim) -> List[Compute]:
-        own = [self._energy, self._temperature]
-        others = [c for c in sim.computes if not isinstance(c, (LayerEnergies, Temperature))]
-        return own + others
+        pool = list(sim.computes) if self.computes is None else list(self.computes)
+        energy = next((c for c in pool if isinstance(c, LayerEnergies)), self._energy)
+        temp = next((c for c in pool if isinstance(c, Temperature)), self._temperature)
+        others = [c for c in pool if not isinstance(c, (LayerEnergies, Temperature))]
+        return [energy, temp] + others
 
     def start(self, sim):
         if self.file and self._fh is None and sim.ctx.is_root:
