@@ -300,6 +300,34 @@ def _finite_tau(v) -> bool:
     return v is not None and math.isfinite(v)
 
 
+def _tau_note(ax, taus: dict):
+    """Say in an empty relaxation-time panel why there is no point."""
+    below = sorted({l + 1 for vals in taus.values() for l, v in enumerate(vals)
+                    if v is not None and math.isnan(v)})
+    never = sorted({l + 1 for vals in taus.values() for l, v in enumerate(vals) if v is None})
+    lines = ["no relaxation time can be read off"]
+    if below:
+        lines.append(f"already below the threshold at t = 0: l = {_ranges(below)}")
+    if never:
+        lines.append(f"never reaches the threshold: l = {_ranges(never)}")
+    ax.text(0.5, 0.5, "\n".join(lines), ha="center", va="center", fontsize=7, color="0.35",
+            transform=ax.transAxes, wrap=True)
+
+
+def _ranges(values) -> str:
+    """[1, 2, 3, 5] -> '1-3, 5'."""
+    out, start, prev = [], None, None
+    for v in list(values) + [None]:
+        if start is None:
+            start = prev = v
+        elif v is not None and v == prev + 1:
+            prev = v
+        else:
+            out.append(str(start) if start == prev else f"{start}-{prev}")
+            start = prev = v
+    return ", ".join(out)
+
+
 def _int_xticks(ax):
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -524,6 +552,8 @@ def fig3(stores, out=None, *, layers=None, t_star=None, title=None):
         if any_tau:
             bx.set_xscale("log")
             bx.set_yscale("log")
+        else:
+            _tau_note(bx, taus)
         _panel(bx, "b", r"$\tau_l^c$ vs t_w (gaps: not measurable)")
         bx.set_xlabel("t_w")
         bx.set_ylabel(r"$\tau_l^c$")
@@ -883,6 +913,8 @@ def figS4(stores, out=None, *, name="C_layers", threshold=_INV_E, title=None):
     if drawn:
         ax.set_xscale("log")
         ax.set_yscale("log")
+    else:
+        _tau_note(ax, taus)
     sym = "C" if name.startswith("C") else "c"
     _panel(ax, "a", fr"$\tau_l^{sym}$ vs t_w (missing: never reached, or below at t = 0)")
     ax.set_xlabel("t_w")
