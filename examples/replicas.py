@@ -59,6 +59,7 @@ frames = md.trigger.Any(md.trigger.LogSpaced(first=1, last=args.steps, per_decad
                         md.trigger.LogSpaced(first=1, last=args.steps, per_decade=10, offset=t_w))
 sim.dumps += [md.dump.Thermo(md.trigger.Periodic(max(1, args.steps // 10))),
               md.dump.Zarr(args.out, frames, overwrite=args.overwrite)]
-sim.checkpoint(ckpt, md.trigger.Periodic(1000))
+sim.checkpoint(ckpt, md.trigger.Periodic(1000, phase=1000))
 sim.run(args.steps)
+sim.save_checkpoint(ckpt)     # the final state: a later call knows the run is finished
 sim.close()
