@@ -28,6 +28,7 @@ from typing import Optional
 import torch
 
 from .errors import MDLearnError, check_real
+from .fix import fold_
 from .forcefield import TDLM
 from .random import _DONE, KeyedStreams
 
@@ -85,12 +86,15 @@ class Integrator:
         key = (id(system.inv_mass), system.dtype, system.device)
         if getattr(self, "_ckey", None) != key:
             self._ckey = key
+            # hold the mass vector: while it is alive no other tensor can take its id, so a
+            # later system's masses never hit this cache by accident
+            self._ckeep = system.inv_mass
             self._cache = self._make_coeffs(system)
         return self._cache
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        for k in ("_noise", "_cache", "_ckey", "_fast"):
+        for k in ("_noise", "_cache", "_ckey", "_ckeep", "_fast"):
             state.pop(k, None)
         return state
 
@@ -382,6 +386,8 @@ class FusedStep:
         self._graph = None
         self._graph_failed = False
         self._warm = 0
+        self._shadow = None
+        self._fold_buffers = {}
 
     def options(self) -> tuple:
         return (self.compile, self.cuda_graph, self.overlap_noise)
@@ -452,6 +458,87 @@ class FusedStep:
                 pending.wait()
         self._update(system, xi, branch)
 
+    # ----------------------------------------------------------------- transposed spins
+    def _shadow_ok(self, system) -> bool:
+        """Whether a run of steps can keep the hidden spins transposed (TDLM with equal hidden
+        widths, an integrator with ``update_``, uniform masses, walls with low/high)."""
+        ff, integ = self.forcefield, self.integrator
+        if not isinstance(ff, TDLM) or not system.uniform_mass:
+            return False
+        if type(integ).update_ is Integrator.update_ or type(integ).step is not Integrator.step:
+            return False
+        if not all(hasattr(w, "low") and hasattr(w, "high") for w in self.walls):
+            return False
+        from .forcefield import _TDLMStacked, _make_work
+        work = ff._work
+        if work is None or not work.matches(system):
+            work = ff._work = _make_work(ff, system)
+        return isinstance(work, _TDLMStacked)
+
+    def _update_part(self, part, xi, key, branch):
+        """Integrator update and walls on one part of the particles (``part`` has x, v, f)."""
+        integ = self.integrator
+        if self._fusable(part):
+            kernel = self._get_kernel()
+            if kernel:
+                a, c, b = integ._coeffs(part)
+                bounds = tuple((float(w.low), float(w.high)) for w in self.walls)
+                try:
+                    kernel(part.x, part.v, part.f, xi, a, c, b, float(integ.dt), bounds)
+                    return
+                except Exception as exc:  # pragma: no cover - compiler problems
+                    _warn_once(f"compiled step failed ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0][:200]}); using the eager step")
+                    self._kernel = False
+        integ.update_(part, xi)
+        for k, w in enumerate(self.walls):
+            bk = (key, k)
+            self._fold_buffers[bk] = fold_(part.x, part.v, w.low, w.high,
+                                           self._fold_buffers.get(bk), branch)
+
+    def _run_shadow(self, system, streams, n, overlap):
+        """n steps with the hidden spins' positions, velocities and forces held transposed,
+        (L-1, R, N, M), in the force field's layout: the spins are transposed in once and out
+        once per run of steps instead of twice per step. The noise is drawn in the (R, P)
+        layout as always and read through a transposed view, so every particle gets the same
+        number as in the plain step."""
+        work = self.forcefield._work
+        H, R, N, M = work.H, work.R, work.N, work.M
+        ns = system.n_spin_particles
+        sh = self._shadow
+        shape = (H, R, N, M)
+        if sh is None or sh[0].shape != shape or sh[0].dtype != system.dtype \
+                or sh[0].device != system.device:
+            sh = self._shadow = tuple(torch.empty(shape, dtype=system.dtype,
+                                                  device=system.device) for _ in range(3))
+        XT, VT, FT = sh
+
+        def nat(buf):
+            return buf[:, :ns].view(R, H, M, N).permute(1, 0, 3, 2)
+
+        XT.copy_(nat(system.x))
+        VT.copy_(nat(system.v))
+        spins = _Part(XT, VT, FT, system)
+        weights = _Part(system.x[:, ns:], system.v[:, ns:], system.f[:, ns:], system)
+        integ = self.integrator
+        try:
+            for _ in range(n):
+                xi = None
+                pending = _DONE
+                if integ.needs_noise(system):
+                    xi = integ.noise_buffer(system)
+                    pending = draw_noise(streams, xi, integ.noise_std(system), overlap)
+                try:
+                    work.run(system, True, self.compile, spins_t=XT, forces_t=FT)
+                finally:
+                    pending.wait()
+                self._update_part(spins, None if xi is None else nat(xi), "spins", None)
+                self._update_part(weights, None if xi is None else xi[:, ns:], "weights", None)
+        finally:
+            nat(system.x).copy_(XT)
+            nat(system.v).copy_(VT)
+            nat(system.f).copy_(FT)
+
     # ----------------------------------------------------------------- CUDA graphs
     def _state_key(self, system, streams):
         inp, tgt = system.inputs, system.targets
@@ -489,12 +576,17 @@ class FusedStep:
         key = self._state_key(system, streams)
         if key != self._key:
             self._key = key
+            # the key holds ids: keep their objects alive so that no new object reuses one
+            self._key_refs = (system.inv_mass, streams)
             self._graph = None
             self._warm = 0
         if not self._use_graph(system):
             overlap = self.overlap_noise
             if overlap is None:
                 overlap = system.device.type == "cpu"
+            if n >= SHADOW_MIN_STEPS and self._shadow_ok(system):
+                self._run_shadow(system, streams, n, overlap)
+                return
             for _ in range(n):
                 self._eager(system, streams, overlap=overlap)
             return
@@ -524,6 +616,22 @@ class FusedStep:
                 return
         for _ in range(n - done):
             self._graph.replay()
+
+
+#: runs of at least this many steps keep the hidden spins transposed (FusedStep._run_shadow)
+SHADOW_MIN_STEPS = 3
+
+
+class _Part:
+    """Some of the particles, as the integrators see a System: x, v, f of any shape plus what
+    ``Integrator._coeffs`` reads (uniform masses only)."""
+
+    uniform_mass = True
+
+    def __init__(self, x, v, f, system):
+        self.x, self.v, self.f = x, v, f
+        self.inv_mass = system.inv_mass
+        self.dtype, self.device, self.P = system.dtype, system.device, system.P
 
 
 _warned = set()

@@ -105,7 +105,7 @@ class Simulation:
         self.dumps: List[Dump] = _OpList("dumps", Dump)
         self.checkpoints = []  # (trigger, path) pairs, see checkpoint.py
         self._evaluated_step = -1
-        self._values: Dict[int, dict] = {}
+        self._values: Dict[int, tuple] = {}   # id(compute) -> (compute, values)
         self._values_step = -1
         self._bar = None
         self._log = log
@@ -193,9 +193,10 @@ class Simulation:
             self._values = {}
             self._values_step = self.step
         key = id(compute)
-        if key not in self._values:
-            self._values[key] = compute.compute(self)
-        return self._values[key]
+        hit = self._values.get(key)
+        if hit is None or hit[0] is not compute:   # the compute is kept: its id stays its own
+            hit = self._values[key] = (compute, compute.compute(self))
+        return hit[1]
 
     def gathered(self, compute: Compute) -> dict:
         """Like ``evaluate``, with per-configuration values gathered from all ranks (a

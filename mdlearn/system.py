@@ -66,8 +66,8 @@ class System:
     >>> spins = [torch.zeros(2, 3, 5, dtype=torch.float64)]
     >>> weights = [torch.zeros(2, 5, 4, dtype=torch.float64), torch.zeros(2, 2, 5, dtype=torch.float64)]
     >>> s = System.from_arrays(inputs, targets, spins, weights)
-    >>> s.x.shape, s.spins[0].shape, s.weights[1].shape
-    (torch.Size([2, 35]), torch.Size([2, 3, 5]), torch.Size([2, 2, 5]))
+    >>> s.x.shape, s.spins[0].shape, s.weights[1].shape   # P = 3*5 spins + 5*4 + 2*5 weights
+    (torch.Size([2, 45]), torch.Size([2, 3, 5]), torch.Size([2, 2, 5]))
     """
 
     def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, sizes: Sequence[int],
