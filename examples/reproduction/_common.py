@@ -76,6 +76,11 @@ def run_tdlm(*, M=200, N=10, L=10, samples=2, scheme="per-step", normalize=True,
         rec["mean_abs_S"].append([float(v) for v in sim.evaluate(c_abs)["mean_abs_spin"].mean(0)])
         if wall_budget is not None and time.time() - t0 > wall_budget:
             break
+    rec["final_per_sample"] = {
+        "acc_sgn": [float(v) for v in sim.evaluate(c_sgn)["test_acc"]],
+        "acc_tanh": [float(v) for v in sim.evaluate(c_tanh)[c_tanh.name]],
+        "train_acc_sgn": [float(v) for v in sim.evaluate(c_train)["train_acc"]],
+        "E_over_E0": [float(v) for v in (sim.evaluate(c_E)["potential_energy"].double() / E0)]}
     rec["params"] = dict(M=M, N=N, L=L, samples=samples, scheme=scheme, normalize=normalize,
                          energy=energy, kT=kT, steps_requested=steps, steps_reached=sim.step,
                          dt=1e-2, eta=1e-3, seed=seed, dtype=dtype, label=label)
@@ -114,6 +119,26 @@ def save(name: str, payload) -> str:
         json.dump(payload, fh, indent=1)
     print(f"raw numbers written to {os.path.relpath(path)}")
     return path
+
+
+def load(name: str):
+    """The stored raw numbers ``docs/reproduction_data/<name>``."""
+    path = os.path.join(DATA_DIR, name)
+    if not os.path.exists(path):
+        raise SystemExit(f"{os.path.relpath(path)} does not exist: run the script without "
+                         "--report first")
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def report_only(argv=None) -> bool:
+    """Whether the command line asks for ``--report`` (print the stored tables, run nothing)."""
+    import sys
+    args = sys.argv[1:] if argv is None else list(argv)
+    unknown = [a for a in args if a != "--report"]
+    if unknown:
+        raise SystemExit(f"unknown argument(s) {unknown}; the only option is --report")
+    return "--report" in args
 
 
 def fmt(v, spec=".3g"):

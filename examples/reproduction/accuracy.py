@@ -17,13 +17,14 @@ timescales.py's run when its JSON exists).
     python examples/reproduction/accuracy.py        # ~15 min on 2 shared cores
     MDLEARN_REPRO_SCALE=0.05 python examples/reproduction/accuracy.py   # smoke run
 
-Raw curves: docs/reproduction_data/accuracy.json.
+Raw curves: docs/reproduction_data/accuracy.json; ``--report`` prints the table from it
+without running anything.
 """
 import json
 import math
 import os
 
-from _common import DATA_DIR, run_tdlm, save
+from _common import DATA_DIR, load, report_only, run_tdlm, save
 
 SCALE = float(os.environ.get("MDLEARN_REPRO_SCALE", 1.0))
 BASE = dict(M=200, N=10, L=10, scheme="per-step", kT=1e-5, energy="norm", normalize=True,
@@ -59,7 +60,10 @@ def literal_from_timescales():
     return None
 
 
-def main():
+def main(argv=None):
+    if report_only(argv):
+        report(load("accuracy.json"))
+        return
     out = []
     for group, label, over in VARIANTS:
         cfg = dict(BASE, **over)
@@ -72,6 +76,11 @@ def main():
     if lit is not None:
         out.append(lit)
         save("accuracy.json", out)
+    report(out)
+
+
+def report(out):
+    """Print the table of the runs in ``out`` (the records of accuracy.json)."""
     print()
     hdr = ["variant", "steps", "E/E0", "A sgn", "A tanh", "A tanh(ff)", "train sgn",
            "mean |S_l|, l = 1..9"]

@@ -15,7 +15,8 @@ verbatim scaling), which saturates layer 1 exactly as the TDLM does.
     python examples/reproduction/sgd_vs_tdlm.py     # ~6 min on 2 shared cores
     MDLEARN_REPRO_SCALE=0.05 python examples/reproduction/sgd_vs_tdlm.py   # smoke run
 
-Raw numbers: docs/reproduction_data/sgd_vs_tdlm.json.
+Raw numbers: docs/reproduction_data/sgd_vs_tdlm.json; ``--report`` prints the tables from
+it without running anything.
 """
 import os
 import time
@@ -24,7 +25,7 @@ import numpy as np
 
 import mdlearn as md
 from mdlearn.baseline import SGDBaseline
-from _common import first_crossing, log_steps, save
+from _common import first_crossing, load, log_steps, report_only, save
 
 SCALE = float(os.environ.get("MDLEARN_REPRO_SCALE", 1.0))
 M, N, L, NS, NR = 200, 10, 10, 2, 3
@@ -82,7 +83,10 @@ def run_sgd(data, label, replicas=True, steps=STEPS, **kw):
     return rec
 
 
-def main():
+def main(argv=None):
+    if report_only(argv):
+        report(load("sgd_vs_tdlm.json"))
+        return
     data = md.datasets.mnist01(n_train=M, n_test=400, seed=0)
     res = {"params": dict(M=M, N=N, L=L, samples=NS, replicas=NR, t_w=T_W, steps=STEPS)}
     res["tdlm"] = run_tdlm(data)
@@ -94,7 +98,11 @@ def main():
                   run_sgd(data, "mse, lr 0.05, no normalisation", replicas=False, steps=short,
                           loss="mse", lr=0.05, normalize=False)]
     save("sgd_vs_tdlm.json", res)
+    report(res)
 
+
+def report(res):
+    """Print the tables of ``res`` (the content of sgd_vs_tdlm.json)."""
     print("\nA(t) (sgn test network, mean over configurations)")
     rows = [("TDLM per-step norm", res["tdlm"])] + [("SGD " + r["label"], r) for r in res["sgd"]]
     show = [0, 10, 30, 100, 300, 1000, 3000, 10000]

@@ -20,11 +20,12 @@ each in steps and in time units. Crossings are interpolated in log t. "-" = not 
     python examples/reproduction/timescales.py          # ~12 min on 2 shared cores
     MDLEARN_REPRO_SCALE=0.1 python examples/reproduction/timescales.py   # smoke run
 
-Raw curves: docs/reproduction_data/timescales.json.
+Raw curves: docs/reproduction_data/timescales.json; ``--report`` prints the table from it
+without running anything.
 """
 import os
 
-from _common import first_crossing, fmt, run_tdlm, save
+from _common import first_crossing, fmt, load, report_only, run_tdlm, save
 
 SCALE = float(os.environ.get("MDLEARN_REPRO_SCALE", 1.0))
 
@@ -45,7 +46,10 @@ def times(rec):
             "tau_th_E0.01": first_crossing(s, E, 0.01, above=False)}
 
 
-def main():
+def main(argv=None):
+    if report_only(argv):
+        report(load("timescales.json"))
+        return
     out = []
     for cfg in RUNS:
         cfg = dict(cfg)
@@ -54,6 +58,11 @@ def main():
         rec["times_steps"] = times(rec)
         out.append(rec)
         save("timescales.json", out)
+    report(out)
+
+
+def report(out):
+    """Print the table of the runs in ``out`` (the records of timescales.json)."""
     print()
     print("paper: tau_0 ~ 1e3, tau_th ~ 1e4 (Fig. 2g-h, M = 2000, ln alpha = 5.3)")
     hdr = ("reading", "steps run", "tau_0 (A=0.6)", "tau (A=0.75)", "tau_th (E/E0=0.1)",
