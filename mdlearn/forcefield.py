@@ -416,7 +416,9 @@ class _TDLMStacked(_TDLMWork):
         self.DL = torch.empty(R, NL, M, **opts)
         self.BL = torch.empty(R, NL, M, **opts)
         f64 = dict(dtype=torch.float64, device=dev)
-        self.D64 = None if dt == torch.float64 else torch.empty(H * R * N * M, **f64)
+        # float32: squares summed per row of M in float32, the rows accumulated in float64
+        self.rn = None if dt == torch.float64 else torch.empty(H * R * N, **opts)
+        self.rn64 = None if dt == torch.float64 else torch.empty(H * R * N, **f64)
         self.DL64 = None if dt == torch.float64 else torch.empty(R * NL * M, **f64)
         self.EL = torch.empty(L, R, **f64)      # energies, layer-major
         self.E = torch.empty(R, L, **f64)
@@ -439,11 +441,18 @@ class _TDLMStacked(_TDLMWork):
             self.w.fill_(1.0)
             self.cw.copy_(self.c_col.expand(L, R))
 
-    def run(self, system, forces: bool, compiled: bool = False):
+    def run(self, system, forces: bool, compiled: bool = False, spins_t=None, forces_t=None):
+        """Energies into ``self.E`` and forces into ``system.f``. With ``spins_t`` (a
+        (L-1, R, N, M) tensor holding the hidden spins, transposed) the spins are read from
+        it instead of ``system.x``, and with ``forces_t`` (same shape) the spin forces are
+        written there, transposed, instead of into ``system.f`` (the fused step keeps the
+        spins in that layout during a run of steps)."""
         self._data(system)
         R, M, L, H, Lm, N, N0, NL = (self.R, self.M, self.L, self.H, self.Lm, self.N, self.N0,
                                      self.NL)
-        ST, T, D, B, FT = self.ST, self.T, self.D, self.B, self.FT
+        ST = self.ST if spins_t is None else spins_t
+        T, D, B = self.T, self.D, self.B
+        FT = self.FT if forces_t is None else forces_t
         TL, DL, BL = self.TL, self.DL, self.BL
         ns = system.n_spin_particles
         x, f = system.x, system.f
@@ -452,7 +461,8 @@ class _TDLMStacked(_TDLMWork):
         off = N * N0                                    # middle weights J_2..J_{L-1}
         xWm = x[:, ns + off: ns + off + Lm * N * N].view(R, Lm, N, N)
         # hidden spins, transposed to (L-1, R, N, M)
-        ST.copy_(x[:, :ns].view(R, H, M, N).permute(1, 0, 3, 2))
+        if spins_t is None:
+            ST.copy_(x[:, :ns].view(R, H, M, N).permute(1, 0, 3, 2))
         # pre-activations: layer 1 as one GEMM over the stacked configurations
         self.J1.view(R, N, N0).copy_(W1)
         torch.mm(self.J1, self.S0c.t(), out=T[0].view(R * N, M))
@@ -478,12 +488,20 @@ class _TDLMStacked(_TDLMWork):
             T.tanh_()
             # residuals and layer energies (accumulated in float64)
             torch.sub(ST, T, out=D)
-            D64 = D if self.D64 is None else self.D64
-            if D64 is not D:
-                D64.copy_(D.view(-1))
-            torch.linalg.vector_norm(D64.view(H * R, N * M), dim=1, out=EL[:H].view(H * R))
-            if not self.norm:
-                EL[:H].mul_(EL[:H]).mul_(0.5)
+            if self.rn is None:
+                torch.linalg.vector_norm(D.view(H * R, N * M), dim=1, out=EL[:H].view(H * R))
+                if not self.norm:
+                    EL[:H].mul_(EL[:H]).mul_(0.5)
+            else:   # no float64 copy of D: one pass over it, float64 over the N row sums
+                rn, rn64 = self.rn, self.rn64
+                torch.linalg.vector_norm(D.view(H * R * N, M), dim=1, out=rn)
+                rn64.copy_(rn)
+                rn64.mul_(rn64)
+                torch.sum(rn64.view(H * R, N), dim=1, out=EL[:H].view(H * R))
+                if self.norm:
+                    EL[:H].sqrt_()
+                else:
+                    EL[:H].mul_(0.5)
         TL.tanh_()
         torch.sub(self.YT, TL, out=DL)
         DL64 = DL if self.DL64 is None else self.DL64
@@ -523,10 +541,13 @@ class _TDLMStacked(_TDLMWork):
             torch.mul(WL, cw[H].view(R, 1, 1), out=self.JLw)
             torch.bmm(self.JLw.transpose(1, 2), BL, out=FT[H - 1])
             # spin forces -dH/dS_l = c_{l+1} w_{l+1} J_{l+1}^T B_{l+1} - w_l D_l, written back
-            # into the (R, P) layout in one pass
-            torch.addcmul(FT.permute(1, 0, 3, 2), D.permute(1, 0, 3, 2),
-                          w[:H].view(H, R, 1, 1).permute(1, 0, 3, 2), value=-1.0,
-                          out=f[:, :ns].view(R, H, M, N))
+            # into the (R, P) layout in one pass (or left transposed in forces_t)
+            if forces_t is None:
+                torch.addcmul(FT.permute(1, 0, 3, 2), D.permute(1, 0, 3, 2),
+                              w[:H].view(H, R, 1, 1).permute(1, 0, 3, 2), value=-1.0,
+                              out=f[:, :ns].view(R, H, M, N))
+            else:
+                FT.addcmul_(D, w[:H].view(H, R, 1, 1), value=-1.0)
         self.E.copy_(EL.t())
         return self.E
 

@@ -465,6 +465,8 @@ class FusedStep:
         ff, integ = self.forcefield, self.integrator
         if not isinstance(ff, TDLM) or not system.uniform_mass:
             return False
+        if self.compile:    # the compiled update+walls kernel runs on the flat buffers
+            return False
         if type(integ).update_ is Integrator.update_ or type(integ).step is not Integrator.step:
             return False
         if not all(hasattr(w, "low") and hasattr(w, "high") for w in self.walls):
@@ -476,20 +478,9 @@ class FusedStep:
         return isinstance(work, _TDLMStacked)
 
     def _update_part(self, part, xi, key, branch):
-        """Integrator update and walls on one part of the particles (``part`` has x, v, f)."""
+        """Integrator update and walls on one part of the particles (``part`` has x, v, f);
+        eager only (``_shadow_ok`` leaves compiled steps to the flat buffers)."""
         integ = self.integrator
-        if self._fusable(part):
-            kernel = self._get_kernel()
-            if kernel:
-                a, c, b = integ._coeffs(part)
-                bounds = tuple((float(w.low), float(w.high)) for w in self.walls)
-                try:
-                    kernel(part.x, part.v, part.f, xi, a, c, b, float(integ.dt), bounds)
-                    return
-                except Exception as exc:  # pragma: no cover - compiler problems
-                    _warn_once(f"compiled step failed ({type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0][:200]}); using the eager step")
-                    self._kernel = False
         integ.update_(part, xi)
         for k, w in enumerate(self.walls):
             bk = (key, k)

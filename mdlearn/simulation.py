@@ -7,6 +7,9 @@ then, at the steps where their triggers fire (in this order):
     event fixes (e.g. SpawnReplicas) -> compute updates (e.g. store t_w references) -> dumps
 
 ``run(n)`` advances in chunks between events; nothing inside a chunk synchronises the device.
+When the only per-step fixes are reflective walls, a chunk runs through
+``integrate.fused_step`` (the noise drawn while the forces are computed, the hidden spins kept
+in the force field's layout over the chunk): the same numbers as the plain loop, bit for bit.
 Operations at the starting step run at the start of ``run`` if they are due and have not run
 for that step yet (so step 0 output happens when a trigger includes step 0).
 """
@@ -21,9 +24,9 @@ import torch
 from .compute import Compute
 from .dump import Dump
 from .errors import MDLearnError, check_positive_int
-from .fix import Fix
+from .fix import Fix, ReflectiveWall
 from .forcefield import ForceField
-from .integrate import Integrator
+from .integrate import Integrator, fused_step
 from .random import STREAM_NOISE, STREAM_SPAWN, KeyedStreams
 from .system import System
 
@@ -230,6 +233,14 @@ class Simulation:
         # a fix takes part in every step when it overrides a per-step hook
         pre = [f for f in self.fixes if type(f).pre_force is not Fix.pre_force]
         post = [f for f in self.fixes if type(f).post_integrate is not Fix.post_integrate]
+        if not pre and all(type(f).post_integrate is ReflectiveWall.post_integrate
+                           for f in post):
+            # forces -> integrator -> walls and nothing else: the fused step (the noise drawn
+            # while the forces are computed; the same numbers as the loop below, bit for bit)
+            fused_step(self.system, self.forcefield, self.integrator, tuple(post),
+                       self.streams, n=k)
+            self.step += k
+            return
         for _ in range(k):
             self._one_step(pre, post)
             self.step += 1

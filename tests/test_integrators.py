@@ -138,3 +138,15 @@ def test_bad_langevin_parameters():
         md.integrate.Langevin(gamma=-1)
     with pytest.raises(ValueError, match="dt"):
         md.integrate.NVE(dt=-1)
+
+
+def test_coefficients_follow_the_system_masses():
+    """An integrator used on one system and then on another with other masses uses the new
+    masses (its cache must not be fooled by a freed mass vector's id being reused)."""
+    integ = md.integrate.Langevin(dt=0.3, gamma=2.0, kT=0.7)
+    for m in (1.0, 2.0, 1.0, 4.0):
+        s = oscillators(2, mass=m)
+        assert math.isclose(integ._coeffs(s)[1], 0.3 / m, rel_tol=1e-15)
+        assert math.isclose(integ._coeffs(s)[2], math.sqrt(0.7 * (1 - math.exp(-1.2)) / m),
+                            rel_tol=1e-12)
+        del s

@@ -128,3 +128,54 @@ def test_sgn_network_by_hand():
     for r in range(2):
         s1 = torch.where(x @ W[0][r].T / 2 >= 0, 1.0, -1.0).double()
         torch.testing.assert_close(h[r], s1 @ W[1][r].T / 3 ** 0.5)
+
+
+class _Spectator(md.fix.Fix):
+    """A fix with a per-step hook that does nothing: it sends Simulation down the plain loop
+    (forces, integrator.step, post_integrate hooks) instead of the fused step."""
+
+    def post_integrate(self, sim):
+        pass
+
+    def config(self):
+        return {"class": "Spectator"}
+
+
+@pytest.mark.parametrize("make", [
+    lambda: md.integrate.PaperLangevin(dt=0.05, eta=0.1, kT=1e-2, scheme="per-step"),
+    lambda: md.integrate.PaperLangevin(dt=0.05, eta=0.1, kT=1e-2, scheme="literal"),
+    lambda: md.integrate.Langevin(dt=0.05, gamma=2.0, kT=1e-2),
+    lambda: md.integrate.NVE(dt=0.05),
+], ids=["per-step", "literal", "langevin", "nve"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_run_equals_plain_loop_bitwise(make, dtype):
+    """A run whose only per-step fix is the wall goes through integrate.fused_step (several
+    steps at a time, hidden spins held transposed); it must give the plain loop's numbers."""
+    data = md.datasets.random_scenario(n_train=6, n_test=5, n_in=8, seed=1)
+    sims = []
+    for spectator in (False, True):
+        system = md.System.create(md.Network(8, 4, 4, 2), data, samples=3, seed=2,
+                                  dtype=dtype, kT=1e-2)
+        system.v.mul_(40.0)                    # fast enough to hit the walls
+        sim = md.Simulation(system, md.forcefield.TDLM(normalize=True), make(), seed=3)
+        sim.fixes.append(md.fix.ReflectiveWall())
+        if spectator:
+            sim.fixes.append(_Spectator())
+        sim.dumps.append(md.dump.Thermo(md.trigger.Periodic(7), file=None, stdout=False))
+        sim.run(30, progress=False)
+        sims.append(sim)
+    a, b = (s.system for s in sims)
+    assert torch.equal(a.x, b.x) and torch.equal(a.v, b.v)
+    assert a.x.abs().max().item() <= 1.0
+
+
+def test_evaluate_cache_is_per_compute_object():
+    """Values are cached per compute for one step; a new compute object never gets another
+    one's values, even when it takes the id of a freed one."""
+    sim, data = small()
+    sim.run(3, progress=False)
+    acc = [float(sim.evaluate(md.compute.TestAccuracy(data.test))["test_acc"].mean())
+           for _ in range(3)]
+    kt = [sim.evaluate(md.compute.Temperature()) for _ in range(3)]
+    assert all("test_acc" not in v for v in kt)
+    assert len(set(acc)) == 1
