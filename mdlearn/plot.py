@@ -145,6 +145,19 @@ def _logplot(ax, s: Series, col=None, *, errorbars=False, **kw):
     return line
 
 
+def _tw_axis(ax, tws):
+    """A log x axis over waiting times: ticks labelled at the t_w values themselves (a few
+    values within a decade or two would otherwise get overlapping minor-tick labels)."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+    ax.set_xscale("log")
+    tws = sorted({float(t) for t in tws if t is not None and np.isfinite(t) and t > 0})
+    if tws:
+        ax.xaxis.set_major_locator(FixedLocator(tws))
+        ax.set_xticklabels([_fmt_int(t) for t in tws])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 # ---------------------------------------------------------------------------- grouping
 def _key(c: Curves):
     i = c.info
@@ -493,7 +506,7 @@ def fig2(stores, out=None, *, aging=None, t_star=None, title=None):
                     marker=mk, color=col, ls=ls, mfc="none" if ls == "--" else None, label=lab)
             drawn = True
     if drawn:
-        ah.set_xscale("log")
+        _tw_axis(ah, [x for ln in ah.get_lines() for x in ln.get_xdata()])
         _panel(ah, "h", "values at t* vs t_w" + (f" (t* = {_fmt_int(t_star)})" if t_star else ""))
         ah.set_xlabel("t_w")
         ah.set_ylabel("correlation at t*")
@@ -550,7 +563,7 @@ def fig3(stores, out=None, *, layers=None, t_star=None, title=None):
                 any_tau = True
                 bx.plot(*zip(*pts), marker="o", ms=3, color=cols[l], label=f"l = {l + 1}")
         if any_tau:
-            bx.set_xscale("log")
+            _tw_axis(bx, tws)
             bx.set_yscale("log")
         else:
             _tau_note(bx, taus)
@@ -911,7 +924,7 @@ def figS4(stores, out=None, *, name="C_layers", threshold=_INV_E, title=None):
             ax.plot(*zip(*pts), marker="o", ms=3, color=cols[l], label=f"l = {l + 1}")
             drawn = True
     if drawn:
-        ax.set_xscale("log")
+        _tw_axis(ax, tws)
         ax.set_yscale("log")
     else:
         _tau_note(ax, taus)
