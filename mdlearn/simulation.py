@@ -72,6 +72,12 @@ class Simulation:
         comes from its own stream keyed by (seed, s, a, e), so it does not depend on how many
         configurations run beside it.
     progress : None (a progress bar when stderr is a terminal), True or False.
+    compile : bool (default False). Run the fused chunks (those whose only per-step fixes are
+        reflective walls) with torch.compile'd kernels: the TDLM hidden layers' elementwise
+        work and the integrator update with the walls, one pass each (see
+        docs/performance.md). The first chunk compiles (~30-60 s on 2 CPU cores, cached on disk
+        by torch); results agree with the eager step to rounding, not bit for bit. Where
+        compiling fails, the eager step runs with a warning.
 
     >>> import mdlearn as md
     >>> data = md.datasets.random_scenario(n_train=4, n_test=4, n_in=6)
@@ -85,7 +91,8 @@ class Simulation:
 
     def __init__(self, system: System, forcefield: Optional[ForceField] = None,
                  integrator: Optional[Integrator] = None, seed: int = 0,
-                 progress: Optional[bool] = None, log=None, shard: bool = True):
+                 progress: Optional[bool] = None, log=None, shard: bool = True,
+                 compile: bool = False):
         if not isinstance(system, System):
             raise MDLearnError(f"system must be an md.System, got {type(system).__name__}")
         if forcefield is not None and not isinstance(forcefield, ForceField):
@@ -102,6 +109,9 @@ class Simulation:
         self.integrator = integrator
         self.seed = check_positive_int("seed", seed, allow_zero=True)
         self.progress = progress
+        if not isinstance(compile, bool):
+            raise MDLearnError(f"compile must be True or False, got {compile!r}")
+        self.compile = compile
         self.step = 0
         self.fixes: List[Fix] = _OpList("fixes", Fix)
         self.computes: List[Compute] = _OpList("computes", Compute)
@@ -238,7 +248,7 @@ class Simulation:
             # forces -> integrator -> walls and nothing else: the fused step (the noise drawn
             # while the forces are computed; the same numbers as the loop below, bit for bit)
             fused_step(self.system, self.forcefield, self.integrator, tuple(post),
-                       self.streams, n=k)
+                       self.streams, n=k, compile=self.compile)
             self.step += k
             return
         for _ in range(k):
@@ -283,6 +293,8 @@ class Simulation:
                 self._evaluated_step = step
                 self.save_checkpoint(path)
         self._evaluated_step = step
+        # positions gathered from all ranks for this step's computes (compute.all_configurations)
+        self._gathered_configurations = None
 
     def _show_progress(self):
         if not self.ctx.is_root:
@@ -361,24 +373,39 @@ class Simulation:
         return self
 
     @classmethod
-    def from_checkpoint(cls, path: str, device=None, progress: Optional[bool] = None) -> "Simulation":
+    def from_checkpoint(cls, path: str, device=None, progress: Optional[bool] = None,
+                        compile: bool = False) -> "Simulation":
         """Rebuild a Simulation from a checkpoint alone and restore its state; continue with
-        ``sim.resume()`` (to the original end) or ``sim.run(n)``."""
+        ``sim.resume()`` (to the original end) or ``sim.run(n)``. ``device`` and ``compile``
+        are chosen anew (they are not part of the physics)."""
         from . import checkpoint
-        return checkpoint.build(checkpoint.read(path), device=device, progress=progress)
+        sim = checkpoint.build(checkpoint.read(path), device=device, progress=progress)
+        if not isinstance(compile, bool):
+            raise MDLearnError(f"compile must be True or False, got {compile!r}")
+        sim.compile = compile
+        return sim
 
     def close(self):
         for d in self.dumps:
             d.close()
 
     # ------------------------------------------------------------------ description
+    def _describe_system(self) -> dict:
+        """The system as a whole: on several ranks R counts every configuration of the run,
+        not this rank's block (``ranks`` says over how many processes they are split)."""
+        d = self.system.describe()
+        if self.ctx.active:
+            d["R"] = int(self.n_global)
+            d["ranks"] = int(self.ctx.world)
+        return d
+
     def config(self) -> dict:
         """JSON-serialisable description of the whole deck (stored with runs)."""
         from ._version import __version__
         return {
             "mdlearn_version": __version__,
             "seed": self.seed,
-            "system": self.system.describe(),
+            "system": self._describe_system(),
             "forcefield": None if self.forcefield is None else self.forcefield.config(),
             "integrator": self.integrator.config(),
             "fixes": [f.config() for f in self.fixes],
