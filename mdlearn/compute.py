@@ -295,8 +295,17 @@ def all_configurations(sim):
     s = sim.system
     if not getattr(sim, "ctx", None) or not sim.ctx.active:
         return s.x, s.sample
+    # several computes of one dump need them: gather once per (step, state of the buffer).
+    # Nothing touches x between the computes of one dump, so every rank makes the same
+    # choice and the collectives stay matched.
+    key = (sim.step, s.x.data_ptr(), s.x._version, s.R)
+    cached = getattr(sim, "_gathered_configurations", None)
+    if cached is not None and cached[0] == key:
+        return cached[1], cached[2]
     from .parallel import all_gather_rows
-    return all_gather_rows(s.x), all_gather_rows(s.sample.to(s.device)).cpu()
+    x, sample = all_gather_rows(s.x), all_gather_rows(s.sample.to(s.device)).cpu()
+    sim._gathered_configurations = (key, x, sample)
+    return x, sample
 
 
 def _has_replicas(sim) -> bool:

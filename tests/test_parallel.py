@@ -112,6 +112,40 @@ def test_two_ranks_equal_one_rank_bit_for_bit(tmp_path):
     assert torch.equal(got["q"], qref)
     assert_same_store(str(tmp_path / "ref.zarr"), str(tmp_path / "d.zarr"))
     assert md.io.open_run(str(tmp_path / "d.zarr")).root["parameters"].attrs["ranks"] == 2
+    # the stored deck describes the whole run (4 samples at the start), not one rank's block
+    stored = md.io.open_run(str(tmp_path / "d.zarr")).parameters["system"]
+    single = md.io.open_run(str(tmp_path / "ref.zarr")).parameters["system"]
+    assert stored["R"] == single["R"] == 4 and stored["ranks"] == 2
+
+
+def count_gathers(out):
+    """Evaluate the two computes that need every configuration at one step, counting the
+    positions gathered (the (R, P) float rows) and the bytes this rank sends."""
+    from mdlearn import parallel
+    sim = deck(None)
+    sim.run(35)                       # past the spawn: 4 samples x 3 replicas on 2 ranks
+    calls = []
+    real = parallel.all_gather_rows
+
+    def counting(t):
+        calls.append((tuple(t.shape), t.numel() * t.element_size()))
+        return real(t)
+    parallel.all_gather_rows = counting
+    try:
+        for c in sim.computes:
+            if isinstance(c, (md.compute.ReplicaOverlap, md.compute.TestOverlap)):
+                sim.evaluate(c)
+    finally:
+        parallel.all_gather_rows = real
+    if sim.ctx.is_root:
+        torch.save({"calls": calls, "P": sim.system.P, "R": sim.system.R}, out)
+
+
+def test_positions_are_gathered_once_per_dump(tmp_path):
+    spawn(2, count_gathers, str(tmp_path / "c.pt"))
+    got = torch.load(str(tmp_path / "c.pt"))
+    position_gathers = [c for c in got["calls"] if c[0] == (got["R"], got["P"])]
+    assert got["R"] == 6 and len(position_gathers) == 1, got["calls"]
 
 
 def test_two_rank_run_killed_and_restarted(tmp_path):
