@@ -4,7 +4,7 @@ The paper's network (L = 10 weight layers, N = 10 hidden units, N_0 = 784 inputs
 outputs) on a few hundred embedded MNIST images, the per-step reading of eq. (11) at
 kT = 1e-5, and the pre-activation normalised by sqrt(N_{l-1}) (see docs/decisions.md: without
 it layer 1 saturates and the sgn test accuracy stays near 0.5). Prints the thermo table and
-the final test accuracy. About a minute on a 2-core laptop.
+the final test accuracy. About 10 seconds on a 2-core laptop.
 
     python examples/quickstart.py            # or: mdlearn run examples/quickstart.py
     MDLEARN_QUICK_STEPS=200 python examples/quickstart.py   # a shorter run

@@ -6,7 +6,7 @@ at t_w = 1000 (during learning); auto-correlations are referenced at t_w = 1000 
 Everything goes to a zarr store (default replicas.zarr) and a checkpoint is written every
 1000 steps, so an interrupted run resumes where it stopped:
 
-    mdlearn run examples/replicas.py                 # about 2 minutes on 2 cores
+    mdlearn run examples/replicas.py                 # about 30 seconds on 2 cores
     mdlearn run examples/replicas.py -- --steps 3000 --out /tmp/rep.zarr
     mdlearn analyze replicas.zarr                    # tau_l, q_l*, phases
 
@@ -37,6 +37,7 @@ if os.path.exists(ckpt) and not args.overwrite:
     raise SystemExit(f"{args.out} holds a finished run; pass --overwrite to start again")
 
 t_w = min(1000, args.steps // 3)
+t_w2 = min(3 * t_w, args.steps)      # the second waiting time of the auto-correlations
 data = md.datasets.mnist01(n_train=200, n_test=400, seed=0)
 net = md.Network(n_in=784, width=10, depth=10, n_out=2)
 system = md.System.create(net, data, samples=2, dtype=args.dtype, device=args.device, seed=1,
@@ -51,12 +52,16 @@ sim.fixes += [md.fix.ReflectiveWall(), md.fix.SpawnReplicas(n=3, t_w=t_w)]
 sim.computes += [
     md.compute.TestAccuracy(data.test),
     md.compute.MeanAbsSpin(),
-    md.compute.AutoCorrelation(t_w=[t_w, min(3 * t_w, args.steps)]),
+    md.compute.AutoCorrelation(t_w=[t_w, t_w2]),
     md.compute.ReplicaOverlap(),
     md.compute.TestOverlap(data.test),
 ]
+# log-spaced frames from the start and from each waiting time, so that c_l(t, t_w) and
+# q_l(t, t_w) are sampled evenly in log t for both t_w
 frames = md.trigger.Any(md.trigger.LogSpaced(first=1, last=args.steps, per_decade=10, zero=True),
-                        md.trigger.LogSpaced(first=1, last=args.steps, per_decade=10, offset=t_w))
+                        md.trigger.LogSpaced(first=1, last=args.steps, per_decade=10, offset=t_w),
+                        md.trigger.LogSpaced(first=1, last=args.steps, per_decade=10,
+                                             offset=t_w2, zero=True))
 sim.dumps += [md.dump.Thermo(md.trigger.Periodic(max(1, args.steps // 10))),
               md.dump.Zarr(args.out, frames, overwrite=args.overwrite)]
 sim.checkpoint(ckpt, md.trigger.Periodic(1000, phase=1000))
