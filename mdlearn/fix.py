@@ -117,7 +117,8 @@ def _fold_general_(x, v, low, high, C, D, S):
 
 
 def fold_(x: torch.Tensor, v: torch.Tensor, low: float = -1.0, high: float = 1.0,
-          buffers: Optional[FoldBuffers] = None, branch: Optional[bool] = None) -> FoldBuffers:
+          buffers: Optional[FoldBuffers] = None, branch: Optional[bool] = None,
+          mode: Optional[int] = None) -> FoldBuffers:
     """In place: reflect ``x`` into [low, high] and flip ``v`` where the number of mirrors is
     odd, like ``fold`` (same results up to rounding of the mirrored coordinates; a coordinate
     already inside is not touched). Returns the scratch buffers for reuse.
@@ -126,7 +127,8 @@ def fold_(x: torch.Tensor, v: torch.Tensor, low: float = -1.0, high: float = 1.0
     nothing when every coordinate is inside, a single mirror (four passes) when no overshoot
     exceeds the box width, the general fold otherwise; reading those two numbers costs nothing
     on the CPU, where every operation has already finished. On other devices the general fold
-    runs branch-free, so that the step never waits for the device.
+    runs branch-free, so that the step never waits for the device. ``mode`` (``fold_mode``)
+    imposes the fold instead.
 
     >>> import torch
     >>> x = torch.tensor([[0.5, 1.5, -1.25, 3.5]], dtype=torch.float64); v = torch.ones_like(x)
@@ -137,19 +139,41 @@ def fold_(x: torch.Tensor, v: torch.Tensor, low: float = -1.0, high: float = 1.0
         buffers = FoldBuffers(x)
     if x.numel() == 0:
         return buffers
-    if branch is None:
-        branch = x.device.type == "cpu"
-    if branch:
-        torch.aminmax(x, out=(buffers.lo, buffers.hi))
-        lo_x, hi_x = float(buffers.lo), float(buffers.hi)
-        if lo_x >= low and hi_x <= high:
-            return buffers
-        w = high - low
-        if lo_x >= low - w and hi_x <= high + w:
-            _fold_single_(x, v, low, high, buffers.C, buffers.D)
-            return buffers
+    if mode is None:
+        if branch is None:
+            branch = x.device.type == "cpu"
+        if branch:
+            torch.aminmax(x, out=(buffers.lo, buffers.hi))
+            mode = fold_mode(float(buffers.lo), float(buffers.hi), low, high)
+        else:
+            mode = FOLD_GENERAL
+    if mode == FOLD_NONE:
+        return buffers
+    if mode == FOLD_SINGLE:
+        _fold_single_(x, v, low, high, buffers.C, buffers.D)
+        return buffers
     _fold_general_(x, v, low, high, buffers.C, buffers.D, buffers.S)
     return buffers
+
+
+#: what ``fold_`` does: nothing, one mirror per coordinate, or the general fold
+FOLD_NONE, FOLD_SINGLE, FOLD_GENERAL = 0, 1, 2
+
+
+def fold_mode(lo_x: float, hi_x: float, low: float = -1.0, high: float = 1.0) -> int:
+    """The fold ``fold_`` needs for coordinates spanning [lo_x, hi_x]. The single mirror and
+    the general fold round mirrored coordinates differently when the box width is not a power
+    of two, so parts of one buffer folded separately must share the mode of the whole.
+
+    >>> fold_mode(-0.5, 0.9), fold_mode(-1.5, 0.9), fold_mode(-3.5, 0.9)
+    (0, 1, 2)
+    """
+    if lo_x >= low and hi_x <= high:
+        return FOLD_NONE
+    w = high - low
+    if lo_x >= low - w and hi_x <= high + w:
+        return FOLD_SINGLE
+    return FOLD_GENERAL
 
 
 class ReflectiveWall(Fix):

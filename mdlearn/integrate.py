@@ -28,7 +28,7 @@ from typing import Optional
 import torch
 
 from .errors import MDLearnError, check_real
-from .fix import fold_
+from .fix import ReflectiveWall, fold_, fold_mode
 from .forcefield import TDLM
 from .random import _DONE, KeyedStreams
 
@@ -397,15 +397,14 @@ class FusedStep:
         ff = self.forcefield
         if ff is None:
             system.f.zero_()
-        elif isinstance(ff, TDLM):
+        elif _plain_tdlm(ff):
             ff.compute_(system, compiled=self.compile)
         else:
             ff.compute(system)
 
     def _fusable(self, system) -> bool:
-        return (self.compile and isinstance(self.integrator, _LinearLeapfrog)
-                and type(self.integrator).update_ is _LinearLeapfrog.update_
-                and all(hasattr(w, "low") and hasattr(w, "high") for w in self.walls))
+        return (self.compile and type(self.integrator) in (PaperLangevin, NVE)
+                and _plain_walls(self.walls))
 
     def _get_kernel(self):
         if self._kernel is None:
@@ -463,13 +462,13 @@ class FusedStep:
         """Whether a run of steps can keep the hidden spins transposed (TDLM with equal hidden
         widths, an integrator with ``update_``, uniform masses, walls with low/high)."""
         ff, integ = self.forcefield, self.integrator
-        if not isinstance(ff, TDLM) or not system.uniform_mass:
+        if not _plain_tdlm(ff) or not system.uniform_mass:
             return False
         if self.compile:    # the compiled update+walls kernel runs on the flat buffers
             return False
-        if type(integ).update_ is Integrator.update_ or type(integ).step is not Integrator.step:
-            return False
-        if not all(hasattr(w, "low") and hasattr(w, "high") for w in self.walls):
+        # only the built-in integrators and walls: the parts handed to them are not Systems
+        # (a user's update_ or wall may rely on the (R, P) layout)
+        if type(integ) not in (PaperLangevin, NVE, Langevin) or not _plain_walls(self.walls):
             return False
         from .forcefield import _TDLMStacked, _make_work
         work = ff._work
@@ -477,15 +476,34 @@ class FusedStep:
             work = ff._work = _make_work(ff, system)
         return isinstance(work, _TDLMStacked)
 
-    def _update_part(self, part, xi, key, branch):
-        """Integrator update and walls on one part of the particles (``part`` has x, v, f);
-        eager only (``_shadow_ok`` leaves compiled steps to the flat buffers)."""
-        integ = self.integrator
-        integ.update_(part, xi)
+    def _fold_parts(self, parts):
+        """The walls on the parts of the particles (each with x, v), one after the other.
+        The fold (none, single mirror, general) is chosen from the extent of all parts
+        together, as the flat step chooses it for the whole buffer, so that the numbers are
+        the same bit for bit. Extents are reduced row by row into preallocated buffers (no
+        copy of a strided part)."""
         for k, w in enumerate(self.walls):
-            bk = (key, k)
-            self._fold_buffers[bk] = fold_(part.x, part.v, w.low, w.high,
-                                           self._fold_buffers.get(bk), branch)
+            lo, hi = math.inf, -math.inf
+            for j, part in enumerate(parts):
+                x2 = part.x.reshape(-1, part.x.shape[-1]) if part.x.dim() != 2 else part.x
+                bk = ("extent", j)
+                buf = self._fold_buffers.get(bk)
+                if buf is None or buf[0].shape[0] != x2.shape[0] or buf[0].dtype != x2.dtype:
+                    buf = self._fold_buffers[bk] = (
+                        torch.empty(x2.shape[0], dtype=x2.dtype, device=x2.device),
+                        torch.empty(x2.shape[0], dtype=x2.dtype, device=x2.device),
+                        torch.empty((), dtype=x2.dtype, device=x2.device),
+                        torch.empty((), dtype=x2.dtype, device=x2.device))
+                torch.aminmax(x2, dim=1, out=(buf[0], buf[1]))
+                torch.amin(buf[0], dim=0, out=buf[2])
+                torch.amax(buf[1], dim=0, out=buf[3])
+                lo = min(lo, float(buf[2]))
+                hi = max(hi, float(buf[3]))
+            mode = fold_mode(lo, hi, w.low, w.high)
+            for j, part in enumerate(parts):
+                bk = (j, k)
+                self._fold_buffers[bk] = fold_(part.x, part.v, w.low, w.high,
+                                               self._fold_buffers.get(bk), mode=mode)
 
     def _run_shadow(self, system, streams, n, overlap):
         """n steps with the hidden spins' positions, velocities and forces held transposed,
@@ -523,8 +541,10 @@ class FusedStep:
                     work.run(system, True, self.compile, spins_t=XT, forces_t=FT)
                 finally:
                     pending.wait()
-                self._update_part(spins, None if xi is None else nat(xi), "spins", None)
-                self._update_part(weights, None if xi is None else xi[:, ns:], "weights", None)
+                integ.update_(spins, None if xi is None else nat(xi))
+                integ.update_(weights, None if xi is None else xi[:, ns:])
+                self._fold_parts((spins, weights))
+                self.steps_done += 1
         finally:
             nat(system.x).copy_(XT)
             nat(system.v).copy_(VT)
@@ -562,8 +582,12 @@ class FusedStep:
 
     # ----------------------------------------------------------------- public
     def __call__(self, system, streams=None, n: int = 1):
+        #: steps completed by the latest call (also when it was interrupted)
+        self.steps_done = 0
         if n <= 0:
             return
+        if streams is None and self.integrator.needs_noise(system):
+            raise MDLearnError("this integrator draws noise: pass the noise streams")
         key = self._state_key(system, streams)
         if key != self._key:
             self._key = key
@@ -580,6 +604,7 @@ class FusedStep:
                 return
             for _ in range(n):
                 self._eager(system, streams, overlap=overlap)
+                self.steps_done += 1
             return
         done = 0
         # two eager steps on a side stream warm up the libraries before the capture
@@ -591,6 +616,7 @@ class FusedStep:
                     self._eager(system, streams, branch=False, overlap=False)
                     self._warm += 1
                     done += 1
+                    self.steps_done += 1
             torch.cuda.current_stream(system.device).wait_stream(side)
             if done >= n:
                 return
@@ -604,13 +630,26 @@ class FusedStep:
                 self._graph_failed = True
                 for _ in range(n - done):
                     self._eager(system, streams, branch=False, overlap=False)
+                    self.steps_done += 1
                 return
         for _ in range(n - done):
             self._graph.replay()
+            self.steps_done += 1
 
 
 #: runs of at least this many steps keep the hidden spins transposed (FusedStep._run_shadow)
 SHADOW_MIN_STEPS = 3
+
+
+def _plain_tdlm(ff) -> bool:
+    """A TDLM force field whose ``compute`` is TDLM's own (a subclass that overrides it is
+    called through ``compute`` like any force field, never bypassed)."""
+    return isinstance(ff, TDLM) and type(ff).compute is TDLM.compute
+
+
+def _plain_walls(walls) -> bool:
+    """Only ReflectiveWall itself (a subclass may change what a wall does)."""
+    return all(type(w) is ReflectiveWall for w in walls)
 
 
 class _Part:

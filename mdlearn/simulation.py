@@ -60,6 +60,12 @@ class _OpList(list):
         super().insert(i, self._check(item))
 
 
+def _check_compile(compile) -> bool:
+    if not isinstance(compile, bool):
+        raise MDLearnError(f"compile must be True or False, got {compile!r}")
+    return compile
+
+
 class Simulation:
     """Run TDLM molecular dynamics.
 
@@ -109,9 +115,7 @@ class Simulation:
         self.integrator = integrator
         self.seed = check_positive_int("seed", seed, allow_zero=True)
         self.progress = progress
-        if not isinstance(compile, bool):
-            raise MDLearnError(f"compile must be True or False, got {compile!r}")
-        self.compile = compile
+        self.compile = _check_compile(compile)
         self.step = 0
         self.fixes: List[Fix] = _OpList("fixes", Fix)
         self.computes: List[Compute] = _OpList("computes", Compute)
@@ -247,9 +251,12 @@ class Simulation:
                            for f in post):
             # forces -> integrator -> walls and nothing else: the fused step (the noise drawn
             # while the forces are computed; the same numbers as the loop below, bit for bit)
-            fused_step(self.system, self.forcefield, self.integrator, tuple(post),
-                       self.streams, n=k, compile=self.compile)
-            self.step += k
+            try:
+                fused_step(self.system, self.forcefield, self.integrator, tuple(post),
+                           self.streams, n=k, compile=self.compile)
+            finally:   # interrupted (Ctrl-C, an error): count the steps that were completed
+                stepper = getattr(self.integrator, "_fast", None)
+                self.step += stepper.steps_done if stepper is not None else 0
             return
         for _ in range(k):
             self._one_step(pre, post)
@@ -379,9 +386,8 @@ class Simulation:
         ``sim.resume()`` (to the original end) or ``sim.run(n)``. ``device`` and ``compile``
         are chosen anew (they are not part of the physics)."""
         from . import checkpoint
+        _check_compile(compile)
         sim = checkpoint.build(checkpoint.read(path), device=device, progress=progress)
-        if not isinstance(compile, bool):
-            raise MDLearnError(f"compile must be True or False, got {compile!r}")
         sim.compile = compile
         return sim
 

@@ -179,3 +179,78 @@ def test_evaluate_cache_is_per_compute_object():
     kt = [sim.evaluate(md.compute.Temperature()) for _ in range(3)]
     assert all("test_acc" not in v for v in kt)
     assert len(set(acc)) == 1
+
+
+@pytest.mark.parametrize("low,high", [(-1.0, 1.0), (-1.0, 2.0)])
+def test_fused_run_equals_plain_loop_for_any_box(low, high):
+    """One long fused chunk folds spins and weights as separate parts; the fold they share
+    must be the one the plain loop picks for the whole buffer (the single mirror and the
+    general fold round differently when the box width is not a power of two)."""
+    data = md.datasets.random_scenario(n_train=6, n_test=5, n_in=8, seed=1)
+    sims = []
+    for spectator in (False, True):
+        system = md.System.create(md.Network(8, 4, 4, 2), data, samples=3, seed=2,
+                                  dtype="float32", kT=1e-2)
+        ns = system.n_spin_particles
+        system.v[:, :ns].mul_(3.0)            # spins overshoot a little (single mirror)
+        system.v[:, ns:].mul_(400.0)          # weights a lot (general fold)
+        sim = md.Simulation(system, md.forcefield.TDLM(normalize=True),
+                            md.integrate.NVE(dt=0.05), seed=3)
+        sim.fixes.append(md.fix.ReflectiveWall(low, high))
+        if spectator:
+            sim.fixes.append(_Spectator())
+        sim.run(12, progress=False)
+        sims.append(sim)
+    a, b = (s.system for s in sims)
+    assert torch.equal(a.x, b.x) and torch.equal(a.v, b.v)
+
+
+def test_fused_run_calls_an_overriding_forcefield_and_integrator():
+    """A TDLM subclass that overrides compute, and an integrator of the user's with its own
+    update_ on the (R, P) buffers, are called as written in long fused chunks too."""
+    calls = []
+
+    class CountingTDLM(md.forcefield.TDLM):
+        def compute(self, system, forces=True):
+            calls.append("ff")
+            return super().compute(system, forces)
+
+    class MassAware(md.integrate.NVE):
+        def update_(self, system, xi):
+            calls.append("integ")
+            system.v.addcmul_(system.f, system.inv_mass, value=self.dt)
+            system.x.add_(system.v, alpha=self.dt)
+
+    sim, _ = small()
+    sim.forcefield, sim.integrator = CountingTDLM(normalize=True), MassAware(dt=0.05)
+    sim.run(6, progress=False)
+    assert calls.count("ff") == 6 and calls.count("integ") == 6
+    assert sim.system.x.abs().max().item() <= 1.0
+
+
+def test_interrupted_fused_chunk_counts_the_completed_steps():
+    class Boom(md.forcefield.TDLM):
+        n = 0
+
+        def compute(self, system, forces=True):
+            Boom.n += 1
+            if Boom.n == 5:
+                raise KeyboardInterrupt
+            return super().compute(system, forces)
+
+    sim, _ = small()
+    sim.forcefield = Boom(normalize=True)
+    with pytest.raises(KeyboardInterrupt):
+        sim.run(10, progress=False)
+    assert sim.step == 4
+    ref, _ = small()
+    ref.run(4, progress=False)
+    assert torch.equal(sim.system.x, ref.system.x)
+
+
+def test_fused_step_without_streams_is_a_clear_error():
+    sim, _ = small()
+    for n in (1, 5):
+        with pytest.raises(md.MDLearnError, match="pass the noise streams"):
+            md.integrate.fused_step(sim.system, sim.forcefield, sim.integrator,
+                                    md.fix.ReflectiveWall(), None, n=n)
