@@ -2,7 +2,7 @@
 L=10, N_0=784, R=16, float32) with the scaling table over R (1..64) and M (250..2000), printed
 and saved as JSON.
 
-    python benchmarks/run.py                      # eager engine, ~3 minutes on 2 CPU cores
+    python benchmarks/run.py                      # eager engine, ~35 s on 2 CPU cores
     python benchmarks/run.py --compile            # torch.compile'd kernels (+ compile time)
     python benchmarks/run.py --device cuda        # on a GPU (CUDA graphs)
     python benchmarks/run.py --out results.json
@@ -31,9 +31,12 @@ def main(argv=None):
     p.add_argument("--no-scaling", action="store_true")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     a = p.parse_args(argv)
-    cfg = BenchConfig(dtype=a.dtype, device=a.device, compile=a.compile, steps=a.steps,
-                      repeat=a.repeat, scaling=not a.no_scaling)
-    res = run(cfg)
+    try:
+        cfg = BenchConfig(dtype=a.dtype, device=a.device, compile=a.compile, steps=a.steps,
+                          repeat=a.repeat, scaling=not a.no_scaling)
+        res = run(cfg)
+    except ValueError as exc:      # a bad option: one line, as mdlearn bench says it
+        p.exit(2, f"benchmarks/run.py: {exc}\n")
     print(format_results(res))
     if a.out:
         with open(a.out, "w") as fh:

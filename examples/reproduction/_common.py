@@ -135,10 +135,28 @@ def report_only(argv=None) -> bool:
     """Whether the command line asks for ``--report`` (print the stored tables, run nothing)."""
     import sys
     args = sys.argv[1:] if argv is None else list(argv)
+    if "-h" in args or "--help" in args:
+        main = sys.modules.get("__main__")
+        print((getattr(main, "__doc__", None) or "").strip())
+        print("\noptions:\n  --report   print the tables of the stored JSON, run nothing")
+        raise SystemExit(0)
     unknown = [a for a in args if a != "--report"]
     if unknown:
         raise SystemExit(f"unknown argument(s) {unknown}; the only option is --report")
     return "--report" in args
+
+
+def repro_scale() -> float:
+    """``MDLEARN_REPRO_SCALE`` (default 1): the factor applied to every run length."""
+    import os
+    text = os.environ.get("MDLEARN_REPRO_SCALE", "1")
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = float("nan")
+    if not scale > 0 or scale == float("inf"):
+        raise SystemExit(f"MDLEARN_REPRO_SCALE must be a positive number, got {text!r}")
+    return scale
 
 
 def fmt(v, spec=".3g"):

@@ -24,9 +24,9 @@ import json
 import math
 import os
 
-from _common import DATA_DIR, load, report_only, run_tdlm, save
+from _common import DATA_DIR, load, repro_scale, report_only, run_tdlm, save
 
-SCALE = float(os.environ.get("MDLEARN_REPRO_SCALE", 1.0))
+SCALE = repro_scale()
 BASE = dict(M=200, N=10, L=10, scheme="per-step", kT=1e-5, energy="norm", normalize=True,
             steps=15_000, samples=2)
 

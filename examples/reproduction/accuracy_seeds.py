@@ -11,13 +11,12 @@ prints mean, standard error and range of the sgn and tanh test accuracies over s
 Raw numbers: docs/reproduction_data/accuracy_seeds.json; ``--report`` prints the table from
 it without running anything.
 """
-import os
 
 import numpy as np
 
-from _common import load, report_only, run_tdlm, save
+from _common import load, repro_scale, report_only, run_tdlm, save
 
-SCALE = float(os.environ.get("MDLEARN_REPRO_SCALE", 1.0))
+SCALE = repro_scale()
 VARIANTS = [("norm energy, normalised", dict(energy="norm", normalize=True)),
             ("norm energy, eq. (2) verbatim", dict(energy="norm", normalize=False)),
             ("sq energy, normalised", dict(energy="sq", normalize=True)),

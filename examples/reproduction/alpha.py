@@ -12,13 +12,12 @@ Raw numbers: docs/reproduction_data/alpha.json; ``--report`` prints the table fr
 without running anything.
 """
 import math
-import os
 
 import numpy as np
 
-from _common import load, report_only, run_tdlm, save
+from _common import load, repro_scale, report_only, run_tdlm, save
 
-SCALE = float(os.environ.get("MDLEARN_REPRO_SCALE", 1.0))
+SCALE = repro_scale()
 
 
 def main(argv=None):

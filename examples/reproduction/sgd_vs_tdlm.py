@@ -18,16 +18,15 @@ verbatim scaling), which saturates layer 1 exactly as the TDLM does.
 Raw numbers: docs/reproduction_data/sgd_vs_tdlm.json; ``--report`` prints the tables from
 it without running anything.
 """
-import os
 import time
 
 import numpy as np
 
 import mdlearn as md
 from mdlearn.baseline import SGDBaseline
-from _common import first_crossing, load, log_steps, report_only, save
+from _common import first_crossing, load, log_steps, repro_scale, report_only, save
 
-SCALE = float(os.environ.get("MDLEARN_REPRO_SCALE", 1.0))
+SCALE = repro_scale()
 M, N, L, NS, NR = 200, 10, 10, 2, 3
 STEPS = max(200, int(10_000 * SCALE))
 T_W = max(10, int(1_000 * SCALE))

@@ -23,11 +23,10 @@ each in steps and in time units. Crossings are interpolated in log t. "-" = not 
 Raw curves: docs/reproduction_data/timescales.json; ``--report`` prints the table from it
 without running anything.
 """
-import os
 
-from _common import first_crossing, fmt, load, report_only, run_tdlm, save
+from _common import first_crossing, load, repro_scale, report_only, run_tdlm, save
 
-SCALE = float(os.environ.get("MDLEARN_REPRO_SCALE", 1.0))
+SCALE = repro_scale()
 
 RUNS = [
     dict(label="per-step, norm", scheme="per-step", normalize=True, steps=20_000, samples=2),
