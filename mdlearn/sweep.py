@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import multiprocessing
 import os
 import time
 import traceback
@@ -106,7 +107,9 @@ def run_sweep(tasks: Iterable[Task], executor=None, max_workers: Optional[int] =
               raise_errors: bool = True) -> List[Result]:
     """Run the unfinished tasks through ``executor`` and return one Result per task, in order.
 
-    executor: None or "process" (a local ProcessPoolExecutor with ``max_workers``),
+    executor: None or "process" (a local ProcessPoolExecutor with ``max_workers`` whose
+    workers are started fresh, so task functions must be importable: defined in a module,
+    not in ``__main__`` of an interactive session),
     "serial", or any object with ``submit(fn, *args)`` (ThreadPoolExecutor, submitit's
     AutoExecutor for SLURM, a dask client, ...). Finished tasks (DONE.json present) are
     skipped and report the stored value. With ``raise_errors`` the first failure is raised
@@ -121,7 +124,10 @@ def run_sweep(tasks: Iterable[Task], executor=None, max_workers: Optional[int] =
         raise MDLearnError("every task needs its own directory")
     own = False
     if executor is None or executor == "process":
-        executor = cf.ProcessPoolExecutor(max_workers=max_workers)
+        # fresh worker processes ("spawn"): forking a process that already runs threads
+        # (torch's OpenMP pool, the noise threads, torch.compile's workers) can deadlock
+        executor = cf.ProcessPoolExecutor(max_workers=max_workers,
+                                          mp_context=multiprocessing.get_context("spawn"))
         own = True
     elif executor == "serial":
         executor = SerialExecutor()
