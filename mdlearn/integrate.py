@@ -459,8 +459,9 @@ class FusedStep:
 
     # ----------------------------------------------------------------- transposed spins
     def _shadow_ok(self, system) -> bool:
-        """Whether a run of steps can keep the hidden spins transposed (TDLM with equal hidden
-        widths, an integrator with ``update_``, uniform masses, walls with low/high)."""
+        """Whether a run of steps can keep the hidden spins transposed: TDLM's own compute
+        with equal hidden widths, a built-in integrator (PaperLangevin, NVE, Langevin),
+        uniform masses, ReflectiveWall walls, no compiled kernels."""
         ff, integ = self.forcefield, self.integrator
         if not _plain_tdlm(ff) or not system.uniform_mass:
             return False
