@@ -56,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    "torch's choice)")
     g.add_argument("--compile", action="store_true",
                    help="torch.compile the integrator+wall kernel (first call compiles)")
+    g.add_argument("--native", choices=["auto", "on", "off"], default="auto",
+                   help="the native CPU kernels (mdlearn.native; float32): auto (default) uses "
+                   "them where they build and also times the eager step beside them; on "
+                   "requires them; off times the eager step only")
     g.add_argument("--no-baseline", action="store_true", help="skip the autograd baseline")
     g.add_argument("--no-variants", action="store_true",
                    help="skip the kT=0 and other-precision engine runs")
@@ -75,12 +79,16 @@ class BenchConfig:
     def __init__(self, M=2000, N=10, L=10, N0=784, NL=2, R=16, dtype="float32", device="cpu",
                  kT=1e-5, scheme="per-step", steps=10, repeat=3, warmup=2, threads=None,
                  compile=False, baseline=True, variants=True, scaling=False,
-                 scaling_R=(1, 2, 4, 8, 16, 32, 64), scaling_M=(250, 500, 1000, 2000)):
+                 scaling_R=(1, 2, 4, 8, 16, 32, 64), scaling_M=(250, 500, 1000, 2000),
+                 native="off"):
         self.M, self.N, self.L, self.N0, self.NL, self.R = M, N, L, N0, NL, R
         self.dtype, self.device, self.kT, self.scheme = dtype, device, kT, scheme
         self.steps, self.repeat, self.warmup, self.threads = steps, repeat, warmup, threads
         self.compile, self.baseline, self.variants = compile, baseline, variants
         self.scaling = scaling
+        if native not in ("auto", "on", "off"):
+            raise ValueError(f"--native must be auto, on or off, got {native!r}")
+        self.native = native
         self.scaling_R, self.scaling_M = list(scaling_R), list(scaling_M)
         for name in ("M", "N", "L", "N0", "NL", "R", "steps", "repeat"):
             if int(getattr(self, name)) < 1:
@@ -98,13 +106,14 @@ class BenchConfig:
                    steps=args.steps, repeat=args.repeat, warmup=args.warmup,
                    threads=args.threads, compile=args.compile, baseline=not args.no_baseline,
                    variants=not args.no_variants, scaling=args.scaling,
-                   scaling_R=_ints(args.scaling_R), scaling_M=_ints(args.scaling_M))
+                   scaling_R=_ints(args.scaling_R), scaling_M=_ints(args.scaling_M),
+                   native=args.native)
 
     def as_dict(self) -> dict:
         return dict(M=self.M, N=self.N, L=self.L, N0=self.N0, NL=self.NL, R=self.R,
                     dtype=self.dtype, device=str(self.device), kT=self.kT, scheme=self.scheme,
                     steps=self.steps, repeat=self.repeat, warmup=self.warmup,
-                    compile=self.compile)
+                    compile=self.compile, native=self.native)
 
 
 # --------------------------------------------------------------------------- set-up
@@ -133,7 +142,8 @@ def _make_system(cfg: BenchConfig, M: int, R: int, dtype: str, seed: int = 0):
 class _Engine:
     """The engine's step on one system: FusedStep(TDLM, PaperLangevin, ReflectiveWall)."""
 
-    def __init__(self, cfg: BenchConfig, M: int, R: int, dtype: str, kT: float):
+    def __init__(self, cfg: BenchConfig, M: int, R: int, dtype: str, kT: float,
+                 native: bool = False):
         from .fix import ReflectiveWall
         from .forcefield import TDLM
         from .integrate import FusedStep, PaperLangevin
@@ -143,8 +153,9 @@ class _Engine:
         self.streams = KeyedStreams(1, STREAM_NOISE, s.sample.tolist(), s.replica.tolist(),
                                     s.epoch, s.device)
         integ = PaperLangevin(dt=1e-2, eta=1e-3, kT=kT, scheme=cfg.scheme)
+        self.native = bool(native) and dtype == "float32" and s.device.type == "cpu"
         self.step = FusedStep(TDLM(normalize=True), integ, ReflectiveWall(),
-                              compile=cfg.compile)
+                              compile=cfg.compile, native=self.native)
 
     def __call__(self, n: int):
         self.step(self.system, self.streams, n)
@@ -275,14 +286,36 @@ def _measure(named: Dict[str, object], cfg: BenchConfig, steps: Optional[int] = 
     return best
 
 
+def native_choice(cfg: BenchConfig) -> bool:
+    """Whether the engine runs with the native kernels (``--native``): ``on`` requires them
+    (ValueError with the reason when they cannot be used), ``auto`` takes them where they
+    build (float32 on the CPU)."""
+    if cfg.native == "off":
+        return False
+    usable = cfg.dtype == "float32" and torch.device(cfg.device).type == "cpu"
+    why = None if usable else "the native kernels are float32 on the CPU only"
+    if usable:
+        from . import native
+        try:
+            native.load()
+        except native.NativeUnavailable as exc:
+            why = str(exc)
+    if why is not None and cfg.native == "on":
+        raise ValueError(f"--native on: {why}")
+    return why is None
+
+
 def _main_point(cfg: BenchConfig) -> dict:
     other = "float64" if cfg.dtype == "float32" else "float32"
-    eng = _Engine(cfg, cfg.M, cfg.R, cfg.dtype, cfg.kT)
+    nat = native_choice(cfg)
+    eng = _Engine(cfg, cfg.M, cfg.R, cfg.dtype, cfg.kT, native=nat)
     P = eng.system.P
     named = {"engine": eng}
+    if nat:
+        named["engine_eager"] = _Engine(cfg, cfg.M, cfg.R, cfg.dtype, cfg.kT)
     if cfg.variants:
-        named["engine_kT0"] = _Engine(cfg, cfg.M, cfg.R, cfg.dtype, 0.0)
-        named[f"engine_{other}"] = _Engine(cfg, cfg.M, cfg.R, other, cfg.kT)
+        named["engine_kT0"] = _Engine(cfg, cfg.M, cfg.R, cfg.dtype, 0.0, native=nat)
+        named[f"engine_{other}"] = _Engine(cfg, cfg.M, cfg.R, other, cfg.kT, native=nat)
     if cfg.baseline:
         named["baseline"] = _Baseline(cfg, cfg.M, cfg.R, cfg.dtype)
     lim = _Limit(cfg, cfg.M, cfg.R, cfg.dtype, P)
@@ -308,14 +341,18 @@ def _main_point(cfg: BenchConfig) -> dict:
             r["speedup_vs_baseline"] = t["baseline"] / sec
         rows.append(r)
 
-    row("engine", f"engine {cfg.dtype}, kT={cfg.kT:g}", t["engine"], limit)
+    kern = ", native" if nat else ""
+    row("engine", f"engine {cfg.dtype}, kT={cfg.kT:g}{kern}", t["engine"], limit)
+    if nat:
+        row("engine_eager", f"engine {cfg.dtype}, kT={cfg.kT:g}, eager", t["engine_eager"],
+            limit)
     if cfg.variants:
-        row("engine_kT0", f"engine {cfg.dtype}, kT=0 (no noise)", t["engine_kT0"], gemm)
+        row("engine_kT0", f"engine {cfg.dtype}, kT=0 (no noise){kern}", t["engine_kT0"], gemm)
         row(f"engine_{other}", f"engine {other}, kT={cfg.kT:g}", t[f"engine_{other}"], None)
     if cfg.baseline:
         row("baseline", f"baseline {cfg.dtype} (autograd, per-layer tensors)", t["baseline"],
             limit)
-    res = dict(P=P, particles=R * P, rows=rows,
+    res = dict(P=P, particles=R * P, rows=rows, native=nat,
                limit=dict(gemm_forward_ms=gemm_fwd * 1e3, gemm_backward_ms=gemm_bwd * 1e3,
                           gemm_ms=gemm * 1e3, gaussians_ms=gauss * 1e3, total_ms=limit * 1e3,
                           products={k: t["limit " + k] * 1e3 for k in prods}),
@@ -353,7 +390,7 @@ def _scaling(cfg: BenchConfig) -> dict:
         for val in values:
             R = val if axis == "R" else cfg.R
             M = val if axis == "M" else cfg.M
-            eng = _Engine(cfg, M, R, cfg.dtype, cfg.kT)
+            eng = _Engine(cfg, M, R, cfg.dtype, cfg.kT, native=native_choice(cfg))
             steps = max(2, min(cfg.steps, int(2e7 // max(1, R * eng.system.P)) + 1))
             sec = _measure({"engine": eng}, cfg, steps=steps)["engine"]
             pts.append(dict(R=R, M=M, ms_per_step=sec * 1e3, replica_steps_per_s=R / sec,
@@ -392,7 +429,8 @@ def format_results(res: dict) -> str:
     lines = [f"mdlearn bench: M={c['M']} N={c['N']} L={c['L']} N0={c['N0']} R={c['R']} "
              f"{c['dtype']} on {res['device_name']} ({res['threads']} threads; noise "
              f"{res['noise_threads']} threads), P={res['P']:,} particles per configuration, "
-             f"{c['scheme']} scheme{', compiled' if c['compile'] else ''}",
+             f"{c['scheme']} scheme{', compiled' if c['compile'] else ''}"
+             f"{', native kernels' if res.get('native') else ''}",
              f"  (best of {c['repeat']} blocks of {c['steps']} steps)", ""]
     head = f"  {'':48s} {'ms/step':>9s} {'replica-steps/s':>16s} {'vs baseline':>12s} " \
            f"{'of limit':>9s}"

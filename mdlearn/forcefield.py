@@ -453,12 +453,17 @@ class _TDLMStacked(_TDLMWork):
             self.w.fill_(1.0)
             self.cw.copy_(self.c_col.expand(L, R))
 
-    def run(self, system, forces: bool, compiled: bool = False, spins_t=None, forces_t=None):
+    def run(self, system, forces: bool, compiled: bool = False, spins_t=None, forces_t=None,
+            native=None, defer_spin_forces: bool = False):
         """Energies into ``self.E`` and forces into ``system.f``. With ``spins_t`` (a
         (L-1, R, N, M) tensor holding the hidden spins, transposed) the spins are read from
         it instead of ``system.x``, and with ``forces_t`` (same shape) the spin forces are
         written there, transposed, instead of into ``system.f`` (the fused step keeps the
-        spins in that layout during a run of steps)."""
+        spins in that layout during a run of steps). ``native`` (the module of
+        ``mdlearn.native``; float32 on the CPU) does the hidden layers' elementwise work in one
+        pass. ``defer_spin_forces`` (with ``forces_t``) leaves out the last term of the spin
+        forces, -w_l D_l, for the native update to add on the fly (``finish_spin_forces``
+        adds it)."""
         self._data(system)
         R, M, L, H, Lm, N, N0, NL = (self.R, self.M, self.L, self.H, self.Lm, self.N, self.N0,
                                      self.NL)
@@ -486,8 +491,18 @@ class _TDLMStacked(_TDLMWork):
         torch.baddbmm(TL, WL, ST[H - 1], beta=0.0, alpha=self.c[L - 1], out=TL)
         EL = self.EL
         fused = False
-        kernel = _hidden_kernel() if compiled else None
-        if kernel:
+        kernel = _hidden_kernel() if compiled and native is None else None
+        if native is not None:
+            # one pass: tanh, residuals, B and the squared row norms (float64)
+            rn64 = self.rn64
+            native.hidden_pass_(T, ST, D, B, rn64)
+            torch.sum(rn64.view(H * R, N), dim=1, out=EL[:H].view(H * R))
+            if self.norm:
+                EL[:H].sqrt_()
+            else:
+                EL[:H].mul_(0.5)
+            fused = True
+        elif kernel:
             # one fused pass: tanh, residuals, B, energies (T holds the pre-activations)
             try:
                 kernel(T, ST, D, B, EL[:H], self.norm)
@@ -561,10 +576,15 @@ class _TDLMStacked(_TDLMWork):
                 torch.addcmul(FT.permute(1, 0, 3, 2), D.permute(1, 0, 3, 2),
                               w[:H].view(H, R, 1, 1).permute(1, 0, 3, 2), value=-1.0,
                               out=f[:, :ns].view(R, H, M, N))
-            else:
-                FT.addcmul_(D, w[:H].view(H, R, 1, 1), value=-1.0)
+            elif not defer_spin_forces:
+                self.finish_spin_forces(FT)
         self.E.copy_(EL.t())
         return self.E
+
+    def finish_spin_forces(self, FT):
+        """Add the deferred term -w_l D_l of the latest evaluation to the transposed spin
+        forces ``FT`` (see ``run``)."""
+        FT.addcmul_(self.D, self.w[:self.H].view(self.H, self.R, 1, 1), value=-1.0)
 
 
 class Harmonic(ForceField):

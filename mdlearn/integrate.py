@@ -28,7 +28,7 @@ from typing import Optional
 import torch
 
 from .errors import MDLearnError, check_real
-from .fix import ReflectiveWall, fold_, fold_mode
+from .fix import FOLD_GENERAL, ReflectiveWall, fold_, fold_mode
 from .forcefield import TDLM
 from .random import _DONE, KeyedStreams
 
@@ -374,7 +374,9 @@ class FusedStep:
     """
 
     def __init__(self, forcefield, integrator: Integrator, walls=None, compile: bool = False,
-                 cuda_graph: Optional[bool] = None, overlap_noise: Optional[bool] = None):
+                 cuda_graph: Optional[bool] = None, overlap_noise: Optional[bool] = None,
+                 native: bool = False):
+        self.native = bool(native)
         self.forcefield = forcefield
         self.integrator = integrator
         self.walls = _as_walls(walls)
@@ -390,7 +392,41 @@ class FusedStep:
         self._fold_buffers = {}
 
     def options(self) -> tuple:
-        return (self.compile, self.cuda_graph, self.overlap_noise)
+        return (self.compile, self.cuda_graph, self.overlap_noise, self.native)
+
+    def _native_module(self, system, streams):
+        """The native kernels' module when this step can use them (``native=True``, float32
+        on the CPU, TDLM's own forces with equal hidden widths, PaperLangevin or NVE, uniform
+        masses, at most one ReflectiveWall, KeyedStreams noise), else None, with a warning
+        (once) saying why when they were asked for."""
+        if not self.native:
+            return None
+        ff, integ = self.forcefield, self.integrator
+        why = None
+        if system.device.type != "cpu":
+            why = f"they run on the CPU, the system is on {system.device}"
+        elif system.dtype != torch.float32:
+            why = f"they are float32 only, the system is {system.dtype}"
+        elif type(integ) not in (PaperLangevin, NVE):
+            why = f"they implement PaperLangevin and NVE, not {type(integ).__name__}"
+        elif len(self.walls) > 1 or not _plain_walls(self.walls):
+            why = "they take at most one ReflectiveWall"
+        elif not _plain_tdlm(ff):
+            why = f"they implement TDLM's own forces, not {type(ff).__name__}"
+        elif not system.uniform_mass:
+            why = "they need uniform masses"
+        elif integ.needs_noise(system) and not isinstance(streams, KeyedStreams):
+            why = "they draw the noise from KeyedStreams"
+        elif not self._shadow_ok(system, native=True):
+            why = "they need a network with equal hidden widths"
+        if why is None:
+            from . import native
+            try:
+                return native.load()
+            except native.NativeUnavailable as exc:
+                why = str(exc)
+        _warn_once(f"native=True: the native kernels are not used ({why}); the eager step runs")
+        return None
 
     # ----------------------------------------------------------------- pieces
     def _forces(self, system):
@@ -458,14 +494,14 @@ class FusedStep:
         self._update(system, xi, branch)
 
     # ----------------------------------------------------------------- transposed spins
-    def _shadow_ok(self, system) -> bool:
+    def _shadow_ok(self, system, native: bool = False) -> bool:
         """Whether a run of steps can keep the hidden spins transposed: TDLM's own compute
         with equal hidden widths, a built-in integrator (PaperLangevin, NVE, Langevin),
-        uniform masses, ReflectiveWall walls, no compiled kernels."""
+        uniform masses, ReflectiveWall walls, no compiled kernels (the native ones are fine)."""
         ff, integ = self.forcefield, self.integrator
         if not _plain_tdlm(ff) or not system.uniform_mass:
             return False
-        if self.compile:    # the compiled update+walls kernel runs on the flat buffers
+        if self.compile and not native:  # the compiled update+walls kernel: flat buffers
             return False
         # only the built-in integrators and walls: the parts handed to them are not Systems
         # (a user's update_ or wall may rely on the (R, P) layout)
@@ -481,32 +517,29 @@ class FusedStep:
         """The walls on the parts of the particles (each with x, v), one after the other.
         The fold (none, single mirror, general) is chosen from the extent of all parts
         together, as the flat step chooses it for the whole buffer, so that the numbers are
-        the same bit for bit. Extents are reduced row by row into preallocated buffers (no
-        copy of a strided part)."""
+        the same bit for bit. Each part's extent is one whole-tensor min/max reduction into
+        preallocated scalars (a strided part is read in place, not copied; a reduction along
+        rows instead is ~15x slower on the CPU)."""
         for k, w in enumerate(self.walls):
             lo, hi = math.inf, -math.inf
             for j, part in enumerate(parts):
-                x2 = part.x.reshape(-1, part.x.shape[-1]) if part.x.dim() != 2 else part.x
                 bk = ("extent", j)
                 buf = self._fold_buffers.get(bk)
-                if buf is None or buf[0].shape[0] != x2.shape[0] or buf[0].dtype != x2.dtype:
+                if buf is None or buf[0].dtype != part.x.dtype \
+                        or buf[0].device != part.x.device:
                     buf = self._fold_buffers[bk] = (
-                        torch.empty(x2.shape[0], dtype=x2.dtype, device=x2.device),
-                        torch.empty(x2.shape[0], dtype=x2.dtype, device=x2.device),
-                        torch.empty((), dtype=x2.dtype, device=x2.device),
-                        torch.empty((), dtype=x2.dtype, device=x2.device))
-                torch.aminmax(x2, dim=1, out=(buf[0], buf[1]))
-                torch.amin(buf[0], dim=0, out=buf[2])
-                torch.amax(buf[1], dim=0, out=buf[3])
-                lo = min(lo, float(buf[2]))
-                hi = max(hi, float(buf[3]))
+                        torch.empty((), dtype=part.x.dtype, device=part.x.device),
+                        torch.empty((), dtype=part.x.dtype, device=part.x.device))
+                torch.aminmax(part.x, out=buf)
+                lo = min(lo, float(buf[0]))
+                hi = max(hi, float(buf[1]))
             mode = fold_mode(lo, hi, w.low, w.high)
             for j, part in enumerate(parts):
                 bk = (j, k)
                 self._fold_buffers[bk] = fold_(part.x, part.v, w.low, w.high,
                                                self._fold_buffers.get(bk), mode=mode)
 
-    def _run_shadow(self, system, streams, n, overlap):
+    def _run_shadow(self, system, streams, n, overlap, native=None):
         """n steps with the hidden spins' positions, velocities and forces held transposed,
         (L-1, R, N, M), in the force field's layout: the spins are transposed in once and out
         once per run of steps instead of twice per step. The noise is drawn in the (R, P)
@@ -528,6 +561,9 @@ class FusedStep:
 
         XT.copy_(nat(system.x))
         VT.copy_(nat(system.v))
+        if native is not None:
+            self._run_native(system, streams, n, native, XT, VT, FT, nat)
+            return
         spins = _Part(XT, VT, FT, system)
         weights = _Part(system.x[:, ns:], system.v[:, ns:], system.f[:, ns:], system)
         integ = self.integrator
@@ -547,6 +583,51 @@ class FusedStep:
                 self._fold_parts((spins, weights))
                 self.steps_done += 1
         finally:
+            nat(system.x).copy_(XT)
+            nat(system.v).copy_(VT)
+            nat(system.f).copy_(FT)
+
+    def _run_native(self, system, streams, n, nk, XT, VT, FT, nat):
+        """``_run_shadow``'s loop with the native kernels ``nk``: per step, the noise rows on
+        torch's threads, the forces with the hidden layers' elementwise work in one pass, and
+        one pass each over the spins and the weights for the update and the wall (a single
+        mirror; the general fold follows in the rare case of an overshoot wider than the
+        box). The spin forces' last term, -w D, is added inside the update pass."""
+        work = self.forcefield._work
+        H, ns = work.H, system.n_spin_particles
+        integ = self.integrator
+        a, c, b = integ._coeffs(system)
+        dt = float(integ.dt)
+        noise = integ.needs_noise(system)
+        std = integ.noise_std(system) if noise else 0.0
+        wall = self.walls[0] if self.walls else None
+        low, high = (wall.low, wall.high) if wall is not None else (-math.inf, math.inf)
+        xw, vw, fw = system.x[:, ns:], system.v[:, ns:], system.f[:, ns:]
+        wH = work.w[:H]
+        deferred = False
+        try:
+            for _ in range(n):
+                xi = None
+                if noise:
+                    xi = integ.noise_buffer(system)
+                    nk.normal_rows_(xi, streams.generators, std)
+                work.run(system, True, False, spins_t=XT, forces_t=FT, native=nk,
+                         defer_spin_forces=True)
+                deferred = True
+                out = nk.leapfrog_spins_(XT, VT, FT, work.D, wH, xi, a, c, dt, low, high)
+                out |= nk.leapfrog_rows_(xw, vw, fw, None if xi is None else xi[:, ns:], a, c,
+                                         dt, low, high)
+                if out:
+                    # overshoots wider than the box: the single mirror left some outside
+                    for k, (px, pv) in enumerate(((XT, VT), (xw, vw))):
+                        bk = ("general", k)
+                        self._fold_buffers[bk] = fold_(px, pv, low, high,
+                                                       self._fold_buffers.get(bk),
+                                                       mode=FOLD_GENERAL)
+                self.steps_done += 1
+        finally:
+            if deferred:
+                work.finish_spin_forces(FT)
             nat(system.x).copy_(XT)
             nat(system.v).copy_(VT)
             nat(system.f).copy_(FT)
@@ -596,6 +677,12 @@ class FusedStep:
             self._key_refs = (system.inv_mass, streams)
             self._graph = None
             self._warm = 0
+        nk = self._native_module(system, streams)
+        if nk is not None:
+            # every step through the native kernels, however short the run (a trajectory
+            # must not depend on how a run is cut into chunks)
+            self._run_shadow(system, streams, n, False, native=nk)
+            return
         if not self._use_graph(system):
             overlap = self.overlap_noise
             if overlap is None:
@@ -677,7 +764,7 @@ def _warn_once(msg: str):
 
 def fused_step(system, forcefield, integrator: Integrator, walls=None, streams=None, n: int = 1,
                compile: bool = False, cuda_graph: Optional[bool] = None,
-               overlap_noise: Optional[bool] = None) -> None:
+               overlap_noise: Optional[bool] = None, native: bool = False) -> None:
     """Advance ``system`` by ``n`` steps of ``forces -> integrator -> walls`` (the Simulation's
     inner loop without fixes other than walls), through a ``FusedStep`` cached on the
     integrator (rebuilt when the force field, walls or options change). Same results as
@@ -694,10 +781,10 @@ def fused_step(system, forcefield, integrator: Integrator, walls=None, streams=N
     """
     walls = _as_walls(walls)
     stepper = getattr(integrator, "_fast", None)
-    opts = (bool(compile), cuda_graph, overlap_noise)
+    opts = (bool(compile), cuda_graph, overlap_noise, bool(native))
     if (stepper is None or stepper.forcefield is not forcefield or len(stepper.walls) != len(walls)
             or any(a is not b for a, b in zip(stepper.walls, walls)) or stepper.options() != opts):
         stepper = FusedStep(forcefield, integrator, walls, compile=compile, cuda_graph=cuda_graph,
-                            overlap_noise=overlap_noise)
+                            overlap_noise=overlap_noise, native=native)
         integrator._fast = stepper
     stepper(system, streams, n)

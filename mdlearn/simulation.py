@@ -60,9 +60,9 @@ class _OpList(list):
         super().insert(i, self._check(item))
 
 
-def _check_compile(compile) -> bool:
+def _check_compile(compile, name: str = "compile") -> bool:
     if not isinstance(compile, bool):
-        raise MDLearnError(f"compile must be True or False, got {compile!r}")
+        raise MDLearnError(f"{name} must be True or False, got {compile!r}")
     return compile
 
 
@@ -84,6 +84,14 @@ class Simulation:
         docs/performance.md). The first chunk compiles (~30-60 s on 2 CPU cores, cached on disk
         by torch); results agree with the eager step to rounding, not bit for bit. Where
         compiling fails, the eager step runs with a warning.
+    native : bool (default False). Run the fused chunks with mdlearn's native CPU kernels
+        (``mdlearn.native``; float32, TDLM with PaperLangevin or NVE and one ReflectiveWall):
+        the noise on torch's threads, the hidden layers' elementwise work and the update with
+        the wall in one pass each, ~1.3x faster than the eager step at the paper's sizes (docs/
+        performance.md). Built the first time (~40 s, needs a C++ compiler; cached); results
+        agree with the eager step to rounding (the same noise), not bit for bit, so continue
+        a run with the setting it started with. Where they cannot be used, the eager step
+        runs with a warning saying why.
 
     >>> import mdlearn as md
     >>> data = md.datasets.random_scenario(n_train=4, n_test=4, n_in=6)
@@ -98,7 +106,7 @@ class Simulation:
     def __init__(self, system: System, forcefield: Optional[ForceField] = None,
                  integrator: Optional[Integrator] = None, seed: int = 0,
                  progress: Optional[bool] = None, log=None, shard: bool = True,
-                 compile: bool = False):
+                 compile: bool = False, native: bool = False):
         if not isinstance(system, System):
             raise MDLearnError(f"system must be an md.System, got {type(system).__name__}")
         if forcefield is not None and not isinstance(forcefield, ForceField):
@@ -116,6 +124,7 @@ class Simulation:
         self.seed = check_positive_int("seed", seed, allow_zero=True)
         self.progress = progress
         self.compile = _check_compile(compile)
+        self.native = _check_compile(native, "native")
         self.step = 0
         self.fixes: List[Fix] = _OpList("fixes", Fix)
         self.computes: List[Compute] = _OpList("computes", Compute)
@@ -253,7 +262,8 @@ class Simulation:
             # while the forces are computed; the same numbers as the loop below, bit for bit)
             try:
                 fused_step(self.system, self.forcefield, self.integrator, tuple(post),
-                           self.streams, n=k, compile=self.compile)
+                           self.streams, n=k, compile=self.compile,
+                           native=getattr(self, "native", False))
             finally:   # interrupted (Ctrl-C, an error): count the steps that were completed
                 stepper = getattr(self.integrator, "_fast", None)
                 self.step += stepper.steps_done if stepper is not None else 0
@@ -381,14 +391,17 @@ class Simulation:
 
     @classmethod
     def from_checkpoint(cls, path: str, device=None, progress: Optional[bool] = None,
-                        compile: bool = False) -> "Simulation":
+                        compile: bool = False, native: bool = False) -> "Simulation":
         """Rebuild a Simulation from a checkpoint alone and restore its state; continue with
-        ``sim.resume()`` (to the original end) or ``sim.run(n)``. ``device`` and ``compile``
-        are chosen anew (they are not part of the physics)."""
+        ``sim.resume()`` (to the original end) or ``sim.run(n)``. ``device``, ``compile`` and
+        ``native`` are chosen anew (they are not part of the physics; pass the ``native`` the
+        run started with to continue it bit for bit)."""
         from . import checkpoint
         _check_compile(compile)
+        _check_compile(native, "native")
         sim = checkpoint.build(checkpoint.read(path), device=device, progress=progress)
         sim.compile = compile
+        sim.native = native
         return sim
 
     def close(self):
