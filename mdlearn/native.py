@@ -84,10 +84,10 @@ def load(verbose: bool = False):
     """The compiled kernels' module (built the first time, then cached). Raises
     ``NativeUnavailable`` with the reason when they cannot be built or are disabled."""
     global _module, _error
-    if _module is not None:
-        return _module
     if _disabled():
         raise NativeUnavailable("native kernels disabled by MDLEARN_NATIVE=0")
+    if _module is not None:
+        return _module
     with _lock:
         if _module is not None:
             return _module
@@ -103,9 +103,10 @@ def load(verbose: bool = False):
             _module = cpp_extension.load(name=name, sources=[_SOURCE], extra_cflags=_CFLAGS,
                                          extra_ldflags=_LDFLAGS, verbose=verbose)
         except Exception as exc:   # no compiler, no ninja, a compile error...
-            msg = str(exc).strip().splitlines()
-            _error = (f"the native kernels could not be built ({type(exc).__name__}: "
-                      f"{msg[0][:300] if msg else ''})")
+            lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+            errors = [ln for ln in lines if "error" in ln.lower()][1:3]
+            detail = "; ".join(([lines[0][:200]] if lines else []) + [e[:200] for e in errors])
+            _error = f"the native kernels could not be built ({type(exc).__name__}: {detail})"
             raise NativeUnavailable(_error) from exc
     return _module
 
