@@ -81,6 +81,15 @@ def main(argv=None):
         ("fused step, noise before the forces",
          lambda: md.integrate.fused_step(s, ff, integ, wall, streams, overlap_noise=False)),
     ]
+    if md.native.available():
+        rows += [
+            ("fused step, native kernels",
+             lambda: md.integrate.fused_step(s, ff, integ, wall, streams, native=True)),
+            ("5 fused steps in one call, eager (ms per 5 steps)",
+             lambda: md.integrate.fused_step(s, ff, integ, wall, streams, n=5)),
+            ("5 fused steps in one call, native (ms per 5 steps)",
+             lambda: md.integrate.fused_step(s, ff, integ, wall, streams, n=5, native=True)),
+        ]
     if a.compile:
         integ_c = md.integrate.PaperLangevin(dt=1e-2, eta=1e-3, kT=a.kT)
         t0 = time.perf_counter()

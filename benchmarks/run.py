@@ -2,7 +2,9 @@
 L=10, N_0=784, R=16, float32) with the scaling table over R (1..64) and M (250..2000), printed
 and saved as JSON.
 
-    python benchmarks/run.py                      # eager engine, ~35 s on 2 CPU cores
+    python benchmarks/run.py                      # native kernels where they build, and the
+                                                  # eager step beside them, ~1 min on 2 cores
+    python benchmarks/run.py --native off         # the eager engine only
     python benchmarks/run.py --compile            # torch.compile'd kernels (+ compile time)
     python benchmarks/run.py --device cuda        # on a GPU (CUDA graphs)
     python benchmarks/run.py --out results.json
@@ -26,6 +28,8 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--native", choices=["auto", "on", "off"], default="auto",
+                   help="mdlearn's native CPU kernels (as mdlearn bench --native)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--no-scaling", action="store_true")
@@ -33,7 +37,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     try:
         cfg = BenchConfig(dtype=a.dtype, device=a.device, compile=a.compile, steps=a.steps,
-                          repeat=a.repeat, scaling=not a.no_scaling)
+                          repeat=a.repeat, scaling=not a.no_scaling, native=a.native)
         res = run(cfg)
     except ValueError as exc:      # a bad option: one line, as mdlearn bench says it
         p.exit(2, f"benchmarks/run.py: {exc}\n")

@@ -6,7 +6,7 @@
 """
 from ._version import __version__
 from . import errors, trigger, integrate, forcefield, fix, compute, dump, datasets, network, io
-from . import checkpoint, analysis, parallel, sweep
+from . import checkpoint, analysis, parallel, sweep, native
 from .errors import MDLearnError
 from .network import Network
 from .system import System

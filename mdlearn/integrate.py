@@ -517,22 +517,31 @@ class FusedStep:
         """The walls on the parts of the particles (each with x, v), one after the other.
         The fold (none, single mirror, general) is chosen from the extent of all parts
         together, as the flat step chooses it for the whole buffer, so that the numbers are
-        the same bit for bit. Each part's extent is one whole-tensor min/max reduction into
-        preallocated scalars (a strided part is read in place, not copied; a reduction along
-        rows instead is ~15x slower on the CPU)."""
+        the same bit for bit. A contiguous part's extent is one whole-tensor min/max (a
+        reduction along rows is ~15x slower on the CPU); a strided part (the weights, a
+        column block of the (R, P) buffers) is reduced row by row into preallocated buffers,
+        since a whole-tensor reduction would copy it first."""
         for k, w in enumerate(self.walls):
             lo, hi = math.inf, -math.inf
             for j, part in enumerate(parts):
+                x = part.x
+                rows = 1 if x.is_contiguous() else x.numel() // max(1, x.shape[-1])
                 bk = ("extent", j)
                 buf = self._fold_buffers.get(bk)
-                if buf is None or buf[0].dtype != part.x.dtype \
-                        or buf[0].device != part.x.device:
+                if buf is None or buf[0].shape[0] != rows or buf[0].dtype != x.dtype \
+                        or buf[0].device != x.device:
+                    opts = dict(dtype=x.dtype, device=x.device)
                     buf = self._fold_buffers[bk] = (
-                        torch.empty((), dtype=part.x.dtype, device=part.x.device),
-                        torch.empty((), dtype=part.x.dtype, device=part.x.device))
-                torch.aminmax(part.x, out=buf)
-                lo = min(lo, float(buf[0]))
-                hi = max(hi, float(buf[1]))
+                        torch.empty(rows, **opts), torch.empty(rows, **opts),
+                        torch.empty((), **opts), torch.empty((), **opts))
+                if rows == 1:
+                    torch.aminmax(x, out=(buf[2], buf[3]))
+                else:
+                    torch.aminmax(x.reshape(rows, x.shape[-1]), dim=1, out=(buf[0], buf[1]))
+                    torch.amin(buf[0], dim=0, out=buf[2])
+                    torch.amax(buf[1], dim=0, out=buf[3])
+                lo = min(lo, float(buf[2]))
+                hi = max(hi, float(buf[3]))
             mode = fold_mode(lo, hi, w.low, w.high)
             for j, part in enumerate(parts):
                 bk = (j, k)
