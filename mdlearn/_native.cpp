@@ -18,6 +18,9 @@
 #include <ATen/Parallel.h>
 
 #include <atomic>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -241,7 +244,15 @@ bool leapfrog_spins_(at::Tensor X, at::Tensor V, at::Tensor G, at::Tensor D, at:
         const float* src = xi + r * xi_row + h * M * N + m0 * N;
         for (int64_t n = 0; n < N; ++n) {
           float* dst = buf.data() + n * TILE;
-          for (int64_t m = 0; m < nm; ++m) dst[m] = src[m * N + n];
+          int64_t m = 0;
+#if defined(__AVX512F__)
+          const __m512i idx = _mm512_mullo_epi32(
+              _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+              _mm512_set1_epi32(static_cast<int>(N)));
+          for (; m + 16 <= nm; m += 16)
+            _mm512_storeu_ps(dst + m, _mm512_i32gather_ps(idx, src + m * N + n, 4));
+#endif
+          for (; m < nm; ++m) dst[m] = src[m * N + n];
         }
       }
       for (int64_t n = 0; n < N; ++n) {
