@@ -160,6 +160,115 @@ void tanh_(at::Tensor X) {  // in place (tests and benchmarks)
   });
 }
 
+// ------------------------------------------------------------------------ small products
+// The hidden layers' batched products have a tiny inner or outer size (N = 10) and long rows
+// (M): memory-bound work that batched GEMM libraries do poorly. Both kernels run over
+// (batch, tile of M) items on torch's threads.
+
+// 16 floats in a vector register (GCC/Clang vector extension; AVX-512: one zmm register)
+typedef float v16 __attribute__((vector_size(64)));
+inline v16 load16(const float* p) {
+  v16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store16(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
+
+void check3(const at::Tensor& t, const char* what) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat && t.is_contiguous() && t.dim() == 3, what,
+              ": a contiguous 3-d float32 tensor");
+}
+
+// O[b] = alpha * op(W[b]) X[b], op(W) = W (W: (Bt, n, K)) or W^T (W: (Bt, K, n));
+// X: (Bt, K, M), O: (Bt, n, M). Per 16 columns, each output row is summed in a register.
+void small_mm_(at::Tensor W, at::Tensor X, at::Tensor O, double alpha, bool trans_w) {
+  check3(W, "small_mm_: W");
+  check3(X, "small_mm_: X");
+  check3(O, "small_mm_: O");
+  const int64_t Bt = X.size(0), K = X.size(1), M = X.size(2), n = O.size(1);
+  TORCH_CHECK(O.size(0) == Bt && O.size(2) == M && W.size(0) == Bt &&
+                  W.size(1) == (trans_w ? K : n) && W.size(2) == (trans_w ? n : K) && K > 0,
+              "small_mm_: shapes do not match");
+  const float* w = W.data_ptr<float>();
+  const float* x = X.data_ptr<float>();
+  float* o = O.data_ptr<float>();
+  const float af = static_cast<float>(alpha);
+  py::gil_scoped_release nogil;
+  constexpr int64_t TILE = 512;
+  constexpr int V = 16;
+  const int64_t tiles = (M + TILE - 1) / TILE;
+  at::parallel_for(0, Bt * tiles, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<float> wt(static_cast<size_t>(n * K));
+    for (int64_t item = b0; item < b1; ++item) {
+      const int64_t b = item / tiles, m0 = (item % tiles) * TILE;
+      const int64_t m1 = std::min(M, m0 + TILE);
+      const float* wb = w + b * n * K;
+      for (int64_t i = 0; i < n; ++i)        // op(W) row-major: wt[i K + k]
+        for (int64_t k = 0; k < K; ++k) wt[i * K + k] = trans_w ? wb[k * n + i] : wb[i * K + k];
+      const float* __restrict__ xb = x + b * K * M;
+      float* __restrict__ ob = o + b * n * M;
+      int64_t m = m0;
+      for (; m + V <= m1; m += V) {
+        for (int64_t i = 0; i < n; ++i) {
+          const float* wi = wt.data() + i * K;
+          v16 acc = wi[0] * load16(xb + m);
+          for (int64_t k = 1; k < K; ++k) acc += wi[k] * load16(xb + k * M + m);
+          store16(ob + i * M + m, acc * af);
+        }
+      }
+      for (; m < m1; ++m)
+        for (int64_t i = 0; i < n; ++i) {
+          const float* wi = wt.data() + i * K;
+          float acc = wi[0] * xb[m];
+          for (int64_t k = 1; k < K; ++k) acc = std::fma(wi[k], xb[k * M + m], acc);
+          ob[i * M + m] = acc * af;
+        }
+    }
+  });
+}
+
+// O[b] = A[b] X[b]^T: A (Bt, n, M), X (Bt, K, M), O (Bt, n, K). Over tiles of M that stay in
+// the L1 cache, each of the n K dot products is summed in a register (16 lanes), then added
+// to its total.
+void small_mm_nt_(at::Tensor A, at::Tensor X, at::Tensor O) {
+  check3(A, "small_mm_nt_: A");
+  check3(X, "small_mm_nt_: X");
+  check3(O, "small_mm_nt_: O");
+  const int64_t Bt = A.size(0), n = A.size(1), M = A.size(2), K = X.size(1);
+  TORCH_CHECK(X.size(0) == Bt && X.size(2) == M && O.size(0) == Bt && O.size(1) == n &&
+                  O.size(2) == K,
+              "small_mm_nt_: shapes do not match");
+  const float* a = A.data_ptr<float>();
+  const float* x = X.data_ptr<float>();
+  float* o = O.data_ptr<float>();
+  py::gil_scoped_release nogil;
+  constexpr int V = 16;
+  constexpr int64_t TILE = 256;
+  at::parallel_for(0, Bt, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* __restrict__ ab = a + b * n * M;
+      const float* __restrict__ xb = x + b * K * M;
+      float* ob = o + b * n * K;
+      for (int64_t ij = 0; ij < n * K; ++ij) ob[ij] = 0.0f;
+      for (int64_t m0 = 0; m0 < M; m0 += TILE) {
+        const int64_t m1 = std::min(M, m0 + TILE);
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < K; ++j) {
+            const float* __restrict__ ai = ab + i * M;
+            const float* __restrict__ xj = xb + j * M;
+            v16 r = {};
+            int64_t m = m0;
+            for (; m + V <= m1; m += V) r += load16(ai + m) * load16(xj + m);
+            float t = 0.0f;
+            for (; m < m1; ++m) t = std::fma(ai[m], xj[m], t);
+            for (int l = 0; l < V; ++l) t += r[l];
+            ob[i * K + j] += t;
+          }
+      }
+    }
+  });
+}
+
 // ------------------------------------------------------------------------ update + walls
 struct Coef {
   float a, c, dt, low, high;
@@ -315,6 +424,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("normal_rows_", &normal_rows_, "row r of buf from generator r, rows in parallel");
   m.def("hidden_pass_", &hidden_pass_, "tanh, residuals, B and row sums of D^2 in one pass");
   m.def("tanh_", &tanh_, "float32 tanh in place");
+  m.def("small_mm_", &small_mm_, "O = alpha op(W) X, batched, tiny n and K, long rows");
+  m.def("small_mm_nt_", &small_mm_nt_, "O = A X^T, batched, tiny n and K, long rows");
   m.def("leapfrog_spins_", &leapfrog_spins_, "leapfrog + single-mirror walls, transposed spins");
   m.def("leapfrog_rows_", &leapfrog_rows_, "leapfrog + single-mirror walls on rows");
 }

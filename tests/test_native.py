@@ -63,6 +63,27 @@ def test_hidden_pass_matches_float64(nk):
         nk.hidden_pass_(A.double(), S, D, B, rs)
 
 
+@pytest.mark.parametrize("M", [5, 37, 600])            # tails of the 16-wide and tiled loops
+def test_small_products_match_float64(nk, M):
+    g = torch.Generator().manual_seed(M)
+    W = torch.randn(6, 4, 3, generator=g)
+    X = torch.randn(6, 3, M, generator=g)
+    O = torch.empty(6, 4, M)
+    nk.small_mm_(W, X, O, 0.5, False)
+    ref = 0.5 * torch.bmm(W.double(), X.double())
+    assert (O.double() - ref).abs().max().item() < 1e-5
+    Wt = torch.randn(6, 3, 4, generator=g)            # op(W) = W^T
+    nk.small_mm_(Wt, X, O, 1.0, True)
+    assert (O.double() - torch.bmm(Wt.double().transpose(1, 2), X.double())).abs().max() < 1e-5
+    A = torch.randn(6, 4, M, generator=g)
+    G = torch.empty(6, 4, 3)
+    nk.small_mm_nt_(A, X, G)
+    ref = torch.bmm(A.double(), X.double().transpose(1, 2))
+    assert (G.double() - ref).abs().max().item() < 1e-5 * M ** 0.5
+    with pytest.raises(RuntimeError, match="shapes do not match"):
+        nk.small_mm_(W, X, torch.empty(6, 5, M), 1.0, False)
+
+
 def test_noise_rows_equal_keyed_streams_bit_for_bit(nk):
     a = KeyedStreams(5, STREAM_NOISE, [0, 1, 2], [0, 1, 0], 2, "cpu")
     b = KeyedStreams(5, STREAM_NOISE, [0, 1, 2], [0, 1, 0], 2, "cpu")
