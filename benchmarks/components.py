@@ -82,6 +82,26 @@ def main(argv=None):
          lambda: md.integrate.fused_step(s, ff, integ, wall, streams, overlap_noise=False)),
     ]
     if md.native.available():
+        # the native step's pieces (FusedStep._run_native), spins held transposed
+        nk = md.native.load()
+        ff.compute_(s)
+        work = ff._work
+        H, ns = work.H, s.n_spin_particles
+        XT, VT, FT = work.ST.clone(), torch.zeros_like(work.ST), torch.empty_like(work.ST)
+        ca, cc, _ = integ._coeffs(s)
+        xw, vw, fw = s.x[:, ns:].clone(), s.v[:, ns:].clone(), s.f[:, ns:]
+
+        def native_update():
+            nk.leapfrog_spins_(XT, VT, FT, work.D, work.w[:H], xi, ca, cc, integ.dt, -1.0, 1.0)
+            nk.leapfrog_rows_(xw, vw, fw, xi[:, ns:], ca, cc, integ.dt, -1.0, 1.0)
+        rows += [
+            ("native: noise, rows on torch's threads",
+             lambda: nk.normal_rows_(xi, streams.generators, std)),
+            ("native: forces + energies (transposed spins)",
+             lambda: work.run(s, True, False, spins_t=XT, forces_t=FT, native=nk,
+                              defer_spin_forces=True)),
+            ("native: update + wall (spins and weights)", native_update),
+        ]
         rows += [
             ("fused step, native kernels",
              lambda: md.integrate.fused_step(s, ff, integ, wall, streams, native=True)),
