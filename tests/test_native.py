@@ -224,6 +224,25 @@ def test_simulation_native_restart_equals_uninterrupted(nk, tmp_path):
         md.Simulation(make_step_system(), TDLM(), native="yes")
 
 
+def test_native_with_replica_spawn_matches_eager(nk):
+    """A spawn changes R mid-run: the native step rebuilds its buffers and keeps matching the
+    eager step (same noise streams, to rounding)."""
+    def sim(native_):
+        s = make_step_system(seed=5, R=2)
+        out = md.Simulation(s, TDLM(normalize=True),
+                            md.integrate.PaperLangevin(dt=0.02, eta=0.05, kT=1e-3), seed=2,
+                            progress=False, native=native_)
+        out.fixes.append(md.fix.ReflectiveWall())
+        out.fixes.append(md.fix.SpawnReplicas(n=3, t_w=4))
+        return out
+    a, b = sim(True), sim(False)
+    a.run(10)
+    b.run(10)
+    assert a.system.R == b.system.R == 6
+    assert (a.system.x - b.system.x).abs().max().item() < 1e-5
+    assert a.integrator._fast._shadow[0].shape[1] == 6        # the native buffers follow R
+
+
 def test_native_falls_back_with_a_warning_where_it_does_not_apply(nk):
     md.integrate._warned.clear()
     s1 = make_step_system(dtype=torch.float64)
