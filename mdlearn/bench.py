@@ -392,10 +392,22 @@ def _scaling(cfg: BenchConfig) -> dict:
             M = val if axis == "M" else cfg.M
             eng = _Engine(cfg, M, R, cfg.dtype, cfg.kT, native=native_choice(cfg))
             steps = max(2, min(cfg.steps, int(2e7 // max(1, R * eng.system.P)) + 1))
-            sec = _measure({"engine": eng}, cfg, steps=steps)["engine"]
+            named = {"engine": eng}
+            lim = _Limit(cfg, M, R, cfg.dtype, eng.system.P)   # the limit at this size too
+            prods = lim.products()
+            for k, f in prods.items():
+                named["limit " + k] = _loop(f)
+            if cfg.kT > 0:
+                named["limit gaussians"] = _loop(lim.gaussians)
+            t = _measure(named, cfg, steps=steps)
+            sec = t["engine"]
+            limit = (min(t["limit " + k] for k in prods if k.startswith("fwd"))
+                     + min(t["limit " + k] for k in prods if k.startswith("bwd"))
+                     + t.get("limit gaussians", 0.0))
             pts.append(dict(R=R, M=M, ms_per_step=sec * 1e3, replica_steps_per_s=R / sec,
-                            us_per_replica_example=sec / (R * M) * 1e6))
-            del eng
+                            us_per_replica_example=sec / (R * M) * 1e6,
+                            limit_ms=limit * 1e3, fraction_of_limit=limit / sec))
+            del eng, lim
         lin = _linearity([(p["R"] * p["M"], p["ms_per_step"] * 1e-3) for p in pts])
         for p, rel in zip(pts, lin.get("per_unit_relative", [])):
             p["per_unit_relative"] = rel
@@ -456,13 +468,15 @@ def format_results(res: dict) -> str:
             fixed = f"M={c['M']}" if axis == "R" else f"R={c['R']}"
             lines += ["", f"  scaling over {axis} ({fixed}, {c['dtype']}, kT={c['kT']:g}):",
                       f"  {axis:>6s} {'ms/step':>9s} {'replica-steps/s':>16s} "
-                      f"{'us/(replica*example)':>21s} {'rel. to largest':>16s}"]
+                      f"{'us/(replica*example)':>21s} {'rel. to largest':>16s} "
+                      f"{'limit ms':>9s} {'of limit':>9s}"]
             for p in sc["points"]:
                 rel = p.get("per_unit_relative")
                 lines.append(f"  {p[axis]:6d} {p['ms_per_step']:9.2f} "
                              f"{p['replica_steps_per_s']:16.1f} "
                              f"{p['us_per_replica_example']:21.4f} "
-                             f"{'' if rel is None else f'{rel:.2f}':>16s}")
+                             f"{'' if rel is None else f'{rel:.2f}':>16s} "
+                             f"{p['limit_ms']:9.2f} {100 * p['fraction_of_limit']:8.0f}%")
             fit = sc["fit"]
             if fit:
                 lines.append(f"  fit t = {fit['overhead_ms']:.2f} ms + "

@@ -406,7 +406,7 @@ def test_bench_prints_table_with_scaling(capsys):
     out = capsys.readouterr().out
     print(out)
     for text in ("replica-steps/s", "baseline", "of limit", "limit: first-layer products",
-                 "scaling over R", "scaling over M", "kT=0 (no noise)", "float64"):
+                 "scaling over R", "scaling over M", "kT=0 (no noise)", "float64", "limit ms"):
         assert text in out
 
 
