@@ -418,7 +418,7 @@ class FusedStep:
         elif integ.needs_noise(system) and not isinstance(streams, KeyedStreams):
             why = "they draw the noise from KeyedStreams"
         elif not self._shadow_ok(system, native=True):
-            why = "they need a network with equal hidden widths"
+            why = "they need a network with hidden layers, all of one width"
         if why is None:
             from . import native
             try:
