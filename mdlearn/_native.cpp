@@ -278,8 +278,8 @@ struct Coef {
 //   v <- fma(v, a, xi)  (torch.add(xi, v, alpha=a); without noise v * a, which is v when a = 1)
 //   v <- fma(F, c, v)   (v.add_(F, alpha=c));   x <- fma(v, dt, x)   (x.add_(v, alpha=dt))
 // with F = fma(-D, w, G) when the spin forces are finished here (FT.addcmul_(D, w, value=-1)),
-// then the single mirror of fold_ (clamp; C + (C - x); v flips where the result differs from
-// C). Returns 1 when a particle is still outside [low, high] (an overshoot wider than the box),
+// then the single mirror of fold_ (clamp; C + (C - x) outside; v flips where the result
+// differs from C: -v, which is what fold_'s v - 2v gives for every finite |v| < FLT_MAX / 2). Returns 1 when a particle is still outside [low, high] (an overshoot wider than the box),
 // else 0 (an integer OR: the loop stays vectorisable).
 template <bool NOISE, bool DEFER>
 int step_row(float* __restrict__ x, float* __restrict__ v, const float* __restrict__ f,
@@ -292,9 +292,8 @@ int step_row(float* __restrict__ x, float* __restrict__ v, const float* __restri
     vn = std::fma(fv, k.c, vn);
     float xn = std::fma(vn, k.dt, x[i]);
     float C = xn < k.low ? k.low : (xn > k.high ? k.high : xn);
-    float xf = C + (C - xn);
-    float flip = (xf != C) ? 1.0f : 0.0f;
-    v[i] = vn + (-2.0f * vn) * flip;
+    float xf = (xn != C) ? C + (C - xn) : xn;   // inside (or no wall): untouched, inf too
+    v[i] = (xf != C) ? -vn : vn;                 // the single fold flips where it mirrored
     x[i] = xf;
     outside |= static_cast<int>(xf < k.low) | static_cast<int>(xf > k.high);
   }

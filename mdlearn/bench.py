@@ -80,7 +80,7 @@ class BenchConfig:
                  kT=1e-5, scheme="per-step", steps=10, repeat=3, warmup=2, threads=None,
                  compile=False, baseline=True, variants=True, scaling=False,
                  scaling_R=(1, 2, 4, 8, 16, 32, 64), scaling_M=(250, 500, 1000, 2000),
-                 native="off"):
+                 native="auto"):
         self.M, self.N, self.L, self.N0, self.NL, self.R = M, N, L, N0, NL, R
         self.dtype, self.device, self.kT, self.scheme = dtype, device, kT, scheme
         self.steps, self.repeat, self.warmup, self.threads = steps, repeat, warmup, threads
@@ -156,6 +156,18 @@ class _Engine:
         self.native = bool(native) and dtype == "float32" and s.device.type == "cpu"
         self.step = FusedStep(TDLM(normalize=True), integ, ReflectiveWall(),
                               compile=cfg.compile, native=self.native)
+        #: why the native kernels do not run this step (None: they do, or were not asked for)
+        self.native_reason = None
+        if self.native:
+            import warnings
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                ok = self.step._native_module(s, self.streams) is not None
+            if not ok:
+                self.native_reason = (str(caught[-1].message) if caught
+                                      else "the native kernels do not apply")
+                self.native = False
+                self.step.native = False
 
     def __call__(self, n: int):
         self.step(self.system, self.streams, n)
@@ -309,6 +321,10 @@ def _main_point(cfg: BenchConfig) -> dict:
     other = "float64" if cfg.dtype == "float32" else "float32"
     nat = native_choice(cfg)
     eng = _Engine(cfg, cfg.M, cfg.R, cfg.dtype, cfg.kT, native=nat)
+    if nat and not eng.native:          # built, but they do not apply to this step
+        if cfg.native == "on":
+            raise ValueError(f"--native on: {eng.native_reason}")
+        nat = False
     P = eng.system.P
     named = {"engine": eng}
     if nat:

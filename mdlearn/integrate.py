@@ -409,8 +409,11 @@ class FusedStep:
             why = f"they are float32 only, the system is {system.dtype}"
         elif type(integ) not in (PaperLangevin, NVE):
             why = f"they implement PaperLangevin and NVE, not {type(integ).__name__}"
-        elif len(self.walls) > 1 or not _plain_walls(self.walls):
-            why = "they take at most one ReflectiveWall"
+        elif len(self.walls) > 1:
+            why = f"they take at most one wall, here {len(self.walls)}"
+        elif not _plain_walls(self.walls):
+            why = (f"they implement the ReflectiveWall class itself, not "
+                   f"{type(self.walls[0]).__name__}")
         elif not _plain_tdlm(ff):
             why = f"they implement TDLM's own forces, not {type(ff).__name__}"
         elif not system.uniform_mass:
@@ -576,6 +579,7 @@ class FusedStep:
         spins = _Part(XT, VT, FT, system)
         weights = _Part(system.x[:, ns:], system.v[:, ns:], system.f[:, ns:], system)
         integ = self.integrator
+        computed = False
         try:
             for _ in range(n):
                 xi = None
@@ -585,6 +589,7 @@ class FusedStep:
                     pending = draw_noise(streams, xi, integ.noise_std(system), overlap)
                 try:
                     work.run(system, True, self.compile, spins_t=XT, forces_t=FT)
+                    computed = True
                 finally:
                     pending.wait()
                 integ.update_(spins, None if xi is None else nat(xi))
@@ -594,7 +599,8 @@ class FusedStep:
         finally:
             nat(system.x).copy_(XT)
             nat(system.v).copy_(VT)
-            nat(system.f).copy_(FT)
+            if computed:    # (an error before the first forces leaves system.f as it was)
+                nat(system.f).copy_(FT)
 
     def _run_native(self, system, streams, n, nk, XT, VT, FT, nat):
         """``_run_shadow``'s loop with the native kernels ``nk``: per step, the noise rows on
@@ -619,6 +625,7 @@ class FusedStep:
                 xi = None
                 if noise:
                     xi = integ.noise_buffer(system)
+                    streams._check(xi)      # the eager step's ValueError, not the kernel's
                     nk.normal_rows_(xi, streams.generators, std)
                 work.run(system, True, False, spins_t=XT, forces_t=FT, native=nk,
                          defer_spin_forces=True)
@@ -635,11 +642,11 @@ class FusedStep:
                                                        mode=FOLD_GENERAL)
                 self.steps_done += 1
         finally:
-            if deferred:
-                work.finish_spin_forces(FT)
             nat(system.x).copy_(XT)
             nat(system.v).copy_(VT)
-            nat(system.f).copy_(FT)
+            if deferred:    # (an error before the first forces leaves system.f as it was)
+                work.finish_spin_forces(FT)
+                nat(system.f).copy_(FT)
 
     # ----------------------------------------------------------------- CUDA graphs
     def _state_key(self, system, streams):

@@ -100,8 +100,11 @@ def load(verbose: bool = False):
             if not os.path.exists(os.path.join(build_dir, name + ".so")):
                 print("mdlearn: building the native CPU kernels (once per machine and torch "
                       "version, about a minute)...", file=sys.stderr, flush=True)
-            _module = cpp_extension.load(name=name, sources=[_SOURCE], extra_cflags=_CFLAGS,
-                                         extra_ldflags=_LDFLAGS, verbose=verbose)
+            # (copies: cpp_extension.load appends torch's libraries to the lists it is given,
+            # which would change build_name() for the next call)
+            _module = cpp_extension.load(name=name, sources=[_SOURCE],
+                                         extra_cflags=list(_CFLAGS),
+                                         extra_ldflags=list(_LDFLAGS), verbose=verbose)
         except Exception as exc:   # no compiler, no ninja, a compile error...
             lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
             errors = [ln for ln in lines if "error" in ln.lower()][1:3]

@@ -299,3 +299,53 @@ def test_bench_native_rows(nk, capsys):
     assert "native" not in out.split("\n\n")[1]
     assert bench.main(tiny + ["--native", "on", "--dtype", "float64"]) == 2
     assert "float32 on the CPU only" in capsys.readouterr().err
+
+
+def test_loading_does_not_change_the_build_name(nk):
+    """cpp_extension.load appends to the flag lists it is given: the cached build must keep
+    its name (else the next process or load() would build again)."""
+    name = native.build_name()
+    _load_fresh()
+    assert native.build_name() == name
+
+
+def test_a_failed_first_step_leaves_the_forces_alone(nk):
+    s = make_step_system(R=4)
+    f0 = s.f.clone()
+    wrong = streams_for(make_step_system(R=3))           # one generator short
+    for n in (1, 5):
+        with pytest.raises(ValueError, match="rows for 3 configurations"):
+            fused_step(s, TDLM(), md.integrate.PaperLangevin(), md.fix.ReflectiveWall(), wrong,
+                       n=n, native=True)
+        assert torch.equal(s.f, f0)
+
+
+def test_huge_and_infinite_velocities_stay_finite_or_infinite(nk):
+    """No wall: the update leaves x = inf and v = inf as they are (no NaN from inf * 0)."""
+    x = torch.tensor([[0.0, 0.0, 0.5]])
+    v = torch.tensor([[-2e38, float("inf"), 3e38]])
+    f = torch.zeros_like(x)
+    nk.leapfrog_rows_(x, v, f, None, 1.0, 0.0, 1.0, -float("inf"), float("inf"))
+    assert not torch.isnan(x).any() and not torch.isnan(v).any()
+    assert torch.equal(v, torch.tensor([[-2e38, float("inf"), 3e38]]))
+    assert x[0, 1].item() == float("inf")
+
+
+def test_native_fallback_names_a_wall_subclass(nk):
+    class MyWall(md.fix.ReflectiveWall):
+        pass
+    md.integrate._warned.clear()
+    s = make_step_system()
+    with pytest.warns(RuntimeWarning, match="not MyWall"):
+        fused_step(s, TDLM(), md.integrate.NVE(), MyWall(), None, n=2, native=True)
+
+
+def test_bench_native_on_refuses_a_step_the_kernels_do_not_take(nk, capsys):
+    from mdlearn import bench
+    tiny = ["--M", "12", "--N", "3", "--L", "1", "--N0", "5", "--R", "2", "--steps", "2",
+            "--repeat", "1", "--warmup", "1", "--no-baseline"]
+    assert bench.main(tiny + ["--native", "on"]) == 2
+    assert "hidden layers" in capsys.readouterr().err
+    assert bench.main(tiny + ["--native", "auto", "--json"]) == 0       # auto: eager, said so
+    assert json.loads(capsys.readouterr().out)["native"] is False
+
