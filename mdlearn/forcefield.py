@@ -486,21 +486,20 @@ class _TDLMStacked(_TDLMWork):
         torch.mm(self.J1, self.S0c.t(), out=T[0].view(R * N, M))
         # the batched products of the hidden layers: torch's bmm, or the native kernels for
         # tiny matrices times long rows
-        nat = native
         if Lm:
             self.Jm.copy_(xWm.transpose(0, 1))
-            if nat is None:
+            if native is None:
                 torch.baddbmm(T[1:].view(Lm * R, N, M), self.Jm.view(Lm * R, N, N),
                               ST[:Lm].view(Lm * R, N, M), beta=0.0, alpha=self.c[1],
                               out=T[1:].view(Lm * R, N, M))
             else:
-                nat.small_mm_(self.Jm.view(Lm * R, N, N), ST[:Lm].view(Lm * R, N, M),
+                native.small_mm_(self.Jm.view(Lm * R, N, N), ST[:Lm].view(Lm * R, N, M),
                               T[1:].view(Lm * R, N, M), self.c[1], False)
-        if nat is None:
+        if native is None:
             torch.baddbmm(TL, WL, ST[H - 1], beta=0.0, alpha=self.c[L - 1], out=TL)
         else:
             self.WLc.copy_(WL)
-            nat.small_mm_(self.WLc, ST[H - 1], TL, self.c[L - 1], False)
+            native.small_mm_(self.WLc, ST[H - 1], TL, self.c[L - 1], False)
         EL = self.EL
         fused = False
         kernel = _hidden_kernel() if compiled and native is None else None
@@ -570,33 +569,33 @@ class _TDLMStacked(_TDLMWork):
             torch.mul(self.gJ1.view(R, N, N0), w[0].view(R, 1, 1), out=system.weight_forces[0])
             if Lm:
                 gJm = self.gJm
-                if nat is None:
+                if native is None:
                     torch.bmm(B[1:].view(Lm * R, N, M),
                               ST[:Lm].view(Lm * R, N, M).transpose(1, 2),
                               out=gJm.view(Lm * R, N, N))
                 else:
-                    nat.small_mm_nt_(B[1:].view(Lm * R, N, M), ST[:Lm].view(Lm * R, N, M),
+                    native.small_mm_nt_(B[1:].view(Lm * R, N, M), ST[:Lm].view(Lm * R, N, M),
                                      gJm.view(Lm * R, N, N))
                 fWm = f[:, ns + off: ns + off + Lm * N * N].view(R, Lm, N, N).transpose(0, 1)
                 torch.mul(gJm, cw[1:H].view(Lm, R, 1, 1), out=fWm)
                 # spin forces on S_{l-1} from layer l = 2..L-1: c_l w_l J_l^T B_l
                 self.Jm.mul_(cw[1:H].view(Lm, R, 1, 1))
-                if nat is None:
+                if native is None:
                     torch.bmm(self.Jm.view(Lm * R, N, N).transpose(1, 2),
                               B[1:].view(Lm * R, N, M), out=FT[:Lm].view(Lm * R, N, M))
                 else:
-                    nat.small_mm_(self.Jm.view(Lm * R, N, N), B[1:].view(Lm * R, N, M),
+                    native.small_mm_(self.Jm.view(Lm * R, N, N), B[1:].view(Lm * R, N, M),
                                   FT[:Lm].view(Lm * R, N, M), 1.0, True)
-            if nat is None:
+            if native is None:
                 torch.bmm(BL, ST[H - 1].transpose(1, 2), out=self.gJL)
             else:
-                nat.small_mm_nt_(BL, ST[H - 1], self.gJL)
+                native.small_mm_nt_(BL, ST[H - 1], self.gJL)
             torch.mul(self.gJL, cw[H].view(R, 1, 1), out=system.weight_forces[L - 1])
             torch.mul(WL, cw[H].view(R, 1, 1), out=self.JLw)
-            if nat is None:
+            if native is None:
                 torch.bmm(self.JLw.transpose(1, 2), BL, out=FT[H - 1])
             else:
-                nat.small_mm_(self.JLw, BL, FT[H - 1], 1.0, True)
+                native.small_mm_(self.JLw, BL, FT[H - 1], 1.0, True)
             # spin forces -dH/dS_l = c_{l+1} w_{l+1} J_{l+1}^T B_{l+1} - w_l D_l, written back
             # into the (R, P) layout in one pass (or left transposed in forces_t)
             if forces_t is None:

@@ -611,7 +611,7 @@ class FusedStep:
         work = self.forcefield._work
         H, ns = work.H, system.n_spin_particles
         integ = self.integrator
-        a, c, b = integ._coeffs(system)
+        a, c, _ = integ._coeffs(system)
         dt = float(integ.dt)
         noise = integ.needs_noise(system)
         std = integ.noise_std(system) if noise else 0.0
